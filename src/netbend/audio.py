@@ -1,0 +1,108 @@
+"""Loading audio and cutting it into one slice per video frame."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from .errors import NetbendError
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A decoded sound file at its own sample rate."""
+
+    samples: np.ndarray  # (channels, n) float32 in [-1, 1], the file's own channels
+    sr: int  # Hz
+    path: Path
+
+    @property
+    def mono(self) -> np.ndarray:
+        """The channels mixed down, shape (n,)."""
+        return self.samples.mean(axis=0)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[1] / self.sr
+
+
+def load(path: str | Path) -> Audio:
+    """Decode an audio file: WAV/FLAC/OGG/MP3 through soundfile, anything else FFmpeg reads through PyAV.
+
+    Raises `NetbendError` with one line when the file is missing, unreadable or empty.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NetbendError(f"audio file not found: {path}")
+    try:
+        data, sr = soundfile.read(path, dtype="float32", always_2d=True)  # (n, channels)
+        samples = np.ascontiguousarray(data.T)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        samples, sr = _load_with_pyav(path)
+    if samples.shape[1] == 0:
+        raise NetbendError(f"audio file has no samples: {path}")
+    return Audio(samples, int(sr), path)
+
+
+def _load_with_pyav(path: Path) -> tuple[np.ndarray, int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise NetbendError(f"cannot read audio {path}: the file has no audio stream")
+            stream = container.streams.audio[0]
+            # fltp: float32, one plane per channel, so frames stack to (channels, n)
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+            chunks = [
+                out.to_ndarray()
+                for frame in container.decode(stream)
+                for out in resampler.resample(frame)
+            ]
+            chunks += [out.to_ndarray() for out in resampler.resample(None)]
+            sr = stream.rate
+    except av.FFmpegError as e:
+        raise NetbendError(f"cannot read audio {path}: not a format soundfile or FFmpeg can decode ({e.strerror or e})") from None
+    if not chunks:
+        raise NetbendError(f"audio file has no samples: {path}")
+    return np.concatenate(chunks, axis=1).astype(np.float32), sr
+
+
+def _fps_fraction(fps: float) -> Fraction:
+    # exact for integer rates and for 23.976/29.97-style rates
+    return Fraction(fps).limit_denominator(1_000_000)
+
+
+def frame_count(n_samples: int, sr: int, fps: float) -> int:
+    """``floor(duration * fps)``: the number of whole video frames the audio covers."""
+    return math.floor(Fraction(n_samples) * _fps_fraction(fps) / sr)
+
+
+def frame_slices(y: np.ndarray, sr: int, fps: float) -> np.ndarray:
+    """Cut ``y`` into non-overlapping slices, one per video frame.
+
+    Slice ``i`` starts at sample ``floor(i * sr / fps)`` (no drift for non-integer
+    ``sr / fps``) and is ``floor(sr / fps)`` samples long.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr : int  Hz
+    fps : float  video frames per second
+
+    Returns
+    -------
+    np.ndarray [shape=(frame_count(n, sr, fps), floor(sr / fps))]
+    """
+    f = _fps_fraction(fps)
+    n_frames = frame_count(len(y), sr, f)
+    hop = sr * f.denominator  # slice i starts at i * hop // f.numerator
+    starts = np.arange(n_frames, dtype=np.int64) * hop // f.numerator
+    length = hop // f.numerator
+    return y[starts[:, None] + np.arange(length)]

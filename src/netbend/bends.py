@@ -1,0 +1,25 @@
+"""Bending sites: where in the generation an operator acts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .operators import Operator
+
+
+@dataclass
+class LatentBend:
+    """The paper's bend: ``op`` acts on the latent that enters denoising step ``layer``.
+
+    Layer 0 is the initial noise and layer S the final latent before decoding. Used as
+    the step callback of `netbend.sampling.sample`.
+    """
+
+    op: Operator
+    layer: int
+    r: torch.Tensor  # (B, *param_shape): one parameter per frame of the batch
+
+    def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x, self.r) if k == self.layer else x

@@ -1,0 +1,153 @@
+"""The ``netbend`` command line. The only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import NetbendError
+
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # = netbend.models.DEFAULT_MODEL, kept import-free for a fast --help
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    try:
+        return int(w), int(h or w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {text!r}") from None
+
+
+def _range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:6.28, got {text!r}") from None
+
+
+def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None, op: str | None) -> None:
+    g = p.add_argument_group("generation")
+    g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
+    g.add_argument("--negative-prompt", default="", help="negative prompt for classifier-free guidance")
+    g.add_argument("--model", default=model, help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, "
+                                                   "or 'tiny' (built-in offline test model) (default: %(default)s)")
+    g.add_argument("--steps", type=int, default=steps, help="denoising steps (default: %(default)s)")
+    g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale; <= 1 disables it (default: %(default)s)")
+    g.add_argument("--scheduler", default="ddim", help="sampler: ddim, ddpm, euler, euler_a, dpmpp, unipc, lcm (default: %(default)s)")
+    g.add_argument("--size", type=_size, default=size, metavar="WxH", help="frame size in pixels, multiples of 8 (default: %s)"
+                   % ("512x512" if size is None or size == (512, 512) else f"{size[0]}x{size[1]}"))
+    g.add_argument("--fps", type=float, default=20.0, help="video frame rate; one audio slice per frame (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=42, help="seed of the noise walk (default: %(default)s)")
+    g.add_argument("--walk", type=float, default=0.2, help="noise-walk extent over the video, 2 = full circle (default: %(default)s)")
+    g.add_argument("--batch", type=int, default=1, help="frames per UNet call; does not change the frames (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
+    b = p.add_argument_group("bend")
+    b.add_argument("--op", default=op, help="operator bending the latent, e.g. rotate_r1 (list: add, multiply, rotate_r1..r4)"
+                   + (f" (default: {op})" if op else "; none: no bend"))
+    b.add_argument("--feature", default="rms", help="audio feature driving the operator's parameter (default: %(default)s)")
+    b.add_argument("--layer", type=int, default=None,
+                   help="denoising step before which the latent is bent: 0 = initial noise, STEPS = final latent (default: STEPS)")
+    b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+                   help="parameter range the feature is mapped onto (default: the operator's, e.g. 0:2pi for rotations)")
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--output", required=True, help="video file to write (.mp4); a sidecar .json goes beside it")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netbend",
+        description="Music-reactive video by network bending Stable Diffusion: audio features drive "
+                    "operators applied inside the denoising process.",
+    )
+    parser.add_argument("--version", action="version", version=f"netbend {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("render", help="render a music video from an audio file",
+                       description="Render a music video: an audio feature drives an operator that bends the "
+                                   "latent before one denoising step, frame by frame; the audio is muxed in.")
+    r.add_argument("audio", help="soundtrack: WAV, FLAC, OGG, MP3, or anything FFmpeg decodes (M4A, AAC, ...)")
+    _add_generation_args(r, model=DEFAULT_MODEL, steps=50, size=(512, 512), op=None)
+    r.set_defaults(run=_render)
+
+    d = sub.add_parser("demo", help="render a short built-in demo offline (synthesized track, tiny model)",
+                       description="Render an ~8 s synthesized track with a beat, bent by rotate_r1 driven by RMS. "
+                                   "With the tiny model it runs offline on a CPU in about a minute; defaults are "
+                                   "256x256 and 8 steps for the tiny model, 512x512 and 25 steps otherwise.")
+    _add_generation_args(d, model="tiny", steps=None, size=None, op="rotate_r1")
+    d.add_argument("--duration", type=float, default=8.0, help="length of the synthesized track in seconds (default: %(default)s)")
+    d.set_defaults(run=_demo)
+    return parser
+
+
+def _settings(args: argparse.Namespace, audio: str):
+    from .render import RenderSettings
+
+    return RenderSettings(
+        audio=audio, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt, op=args.op,
+        feature=args.feature, layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
+        scheduler=args.scheduler, model=args.model, fps=args.fps, seed=args.seed, size=args.size, walk=args.walk,
+        batch=args.batch, device=args.device, overwrite=args.overwrite,
+    )
+
+
+def _render(args: argparse.Namespace) -> None:
+    from .render import render
+
+    _quiet_libraries()
+    result = render(_settings(args, args.audio), progress=not args.quiet)
+    print(f"wrote {result.video} ({result.n_frames} frames) and {result.sidecar}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    import soundfile
+
+    from . import demo
+    from .render import render
+
+    tiny = args.model == "tiny"
+    args.steps = args.steps or (8 if tiny else 25)
+    args.size = args.size or ((256, 256) if tiny else (512, 512))
+    out = Path(args.output)
+    wav = out.with_suffix(".wav")  # kept beside the video so the track can be rendered again
+    if not args.duration > 0:
+        raise NetbendError(f"--duration must be positive, got {args.duration}")
+    settings = _settings(args, str(wav))
+    from .render import check_inputs
+
+    check_inputs(settings)
+    _quiet_libraries()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sr = 44100
+    soundfile.write(wav, demo.track(duration=args.duration, sr=sr).T, sr)
+    result = render(settings, progress=not args.quiet)
+    print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
+
+
+def _quiet_libraries() -> None:
+    # diffusers and transformers log advice meant for their own developers at warning level
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except NetbendError as e:
+        if os.environ.get("NETBEND_DEBUG"):
+            raise
+        print(f"netbend: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("netbend: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,147 @@
+"""Stable Diffusion models: where they come from, which device they run on, text in and pixels out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import NetbendError
+
+# The paper's checkpoint (DAFx 2024 and JAES 2025 both build on SD v1.4).
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+@dataclass
+class StableDiffusion:
+    """The parts of a Stable Diffusion 1.x/2.x model that netbend drives."""
+
+    unet: Any  # diffusers UNet2DConditionModel
+    vae: Any  # diffusers AutoencoderKL
+    text_encoder: Any  # transformers CLIPTextModel
+    tokenizer: Any  # transformers CLIPTokenizer
+    scheduler_config: dict  # the model's noise schedule; samplers are built from it
+    source: str  # what the user asked for: "tiny", a hub id or a path
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def latent_shape(self, width: int, height: int) -> tuple[int, int, int]:
+        """(C, H/8, W/8) for an image of ``width`` x ``height`` pixels."""
+        f = self.vae_scale_factor
+        return (self.unet.config.in_channels, height // f, width // f)
+
+    @torch.no_grad()
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """CLIP text embeddings, shape (len(prompts), 77, D), in the model's dtype."""
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+            truncation=True, return_tensors="pt",
+        ).input_ids
+        return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents (B, 4, h, w) to RGB images, uint8 array (B, 8h, 8w, 3)."""
+        images = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        images = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return images.permute(0, 2, 3, 1).cpu().numpy()
+
+    def describe(self) -> dict:
+        """What the sidecar records about the model."""
+        return {
+            "source": self.source,
+            "unet_parameters": sum(p.numel() for p in self.unet.parameters()),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "scheduler_config": {k: v for k, v in self.scheduler_config.items() if not k.startswith("_")},
+        }
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    if name != "auto":
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            raise NetbendError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load(source: str = DEFAULT_MODEL, *, device: str = "auto") -> StableDiffusion:
+    """Load a model: ``"tiny"``, a Hugging Face id, a local diffusers folder, or one .safetensors/.ckpt file.
+
+    Runs in float16 on CUDA and float32 elsewhere. Never falls back to other weights: a
+    model that cannot be found raises `NetbendError` saying what was tried.
+    """
+    dev = pick_device(device)
+    dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    if source == "tiny":
+        from . import tiny
+
+        parts = tiny.build()
+    else:
+        parts = _load_pipeline_parts(source, dtype)
+    for key in ("unet", "vae", "text_encoder"):
+        module = parts[key].to(dev)
+        parts[key] = module if module.dtype == dtype else module.to(dtype)
+    return StableDiffusion(**parts, source=source)
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        source.startswith((".", "/", "~")) or source.endswith(SINGLE_FILE_SUFFIXES)
+        or source.count("/") > 1 or "\\" in source
+    )
+
+
+def _first_words(text: str, limit: int = 160) -> str:
+    """The start of an error message, on one line, cut at a word."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _load_pipeline_parts(source: str, dtype: torch.dtype) -> dict:
+    from diffusers import StableDiffusionPipeline
+
+    path = Path(source).expanduser()
+    how = "--model takes a Hugging Face id, a local diffusers folder or a .safetensors/.ckpt file; --model tiny runs offline"
+    if path.is_file():
+        if path.suffix not in SINGLE_FILE_SUFFIXES:
+            raise NetbendError(f"model file {path} is not a .safetensors or .ckpt file; {how}")
+        load, what = StableDiffusionPipeline.from_single_file, f"single-file checkpoint {path}"
+    elif path.is_dir():
+        load, what = StableDiffusionPipeline.from_pretrained, f"diffusers folder {path}"
+    elif _looks_like_path(source):
+        raise NetbendError(f"model path {source} does not exist; {how}")
+    else:
+        load, what = StableDiffusionPipeline.from_pretrained, f"Hugging Face model {source!r} (hub or local cache)"
+    try:
+        pipe = load(str(path) if path.exists() else source, dtype=dtype, safety_checker=None,
+                    requires_safety_checker=False)
+    except Exception as e:  # hub, file-format and config errors all mean "this model cannot be used"
+        reason = _first_words(str(e) or type(e).__name__)
+        hint = ("download it where there is internet (`hf download ID --local-dir DIR`) and pass the folder,"
+                " or use --model tiny to try netbend offline")
+        raise NetbendError(f"cannot load {what}: {reason} -- {hint}") from e
+    return {
+        "unet": pipe.unet, "vae": pipe.vae, "text_encoder": pipe.text_encoder, "tokenizer": pipe.tokenizer,
+        "scheduler_config": dict(pipe.scheduler.config),
+    }

@@ -1,0 +1,182 @@
+"""Rendering a music video: audio features drive a bend inside Stable Diffusion, frame by frame."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__, audio as audio_io, features, mapping, models, operators
+from .bends import LatentBend
+from .errors import NetbendError
+from .noise import NoiseWalk
+from .sampling import SCHEDULERS, guided_denoiser, make_scheduler, sample
+from .video import VideoWriter
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+
+@dataclass
+class RenderSettings:
+    """Everything that decides a render. Two renders with equal settings give equal frames."""
+
+    audio: str  # the soundtrack; its features drive the bend and it is muxed into the video
+    output: str  # .mp4 (or .mov/.mkv); the sidecar JSON goes beside it
+    prompt: str = "a floating orb"  # the paper's figure prompt
+    negative_prompt: str = ""
+    op: str | None = None  # operator name (`netbend.operators`); None renders without a bend
+    feature: str = "rms"  # audio feature that drives the operator's parameter r
+    layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
+    range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
+    steps: int = 50  # the paper: DDIM, 50 steps
+    guidance: float = 7.5  # the paper's classifier-free guidance scale; <= 1 turns guidance off
+    scheduler: str = "ddim"
+    model: str = models.DEFAULT_MODEL
+    fps: float = 20.0  # the paper's frame rate
+    seed: int = 42  # seeds the noise walk
+    size: tuple[int, int] = (512, 512)  # width, height in pixels; multiples of 8
+    walk: float = 0.2  # noise-walk extent: 2 is a full circle over the video (paper's JAES runs: 0.2)
+    batch: int = 1  # frames per UNet call; frames do not depend on it
+    device: str = "auto"
+    overwrite: bool = False
+
+    @property
+    def bend_layer(self) -> int:
+        return self.steps if self.layer is None else self.layer
+
+    def bend_range(self) -> tuple[float, float]:
+        return self.range if self.range is not None else operators.spec(self.op).default_range
+
+
+def check_inputs(s: RenderSettings) -> None:
+    """Reject bad settings up front, with a message that names the bad value."""
+    if s.steps < 1:
+        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
+    if not 0 <= s.bend_layer <= s.steps:
+        raise NetbendError(f"--layer must be in [0, {s.steps}] (0 = initial noise, {s.steps} = final latent), got {s.layer}")
+    w, h = s.size
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    if not s.fps > 0:
+        raise NetbendError(f"--fps must be positive, got {s.fps}")
+    if s.guidance < 0:
+        raise NetbendError(f"--guidance must be non-negative, got {s.guidance}")
+    if s.batch < 1:
+        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+    if s.scheduler not in SCHEDULERS:
+        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
+    if s.op is not None:
+        operators.spec(s.op)
+    features.check(s.feature)
+    out = Path(s.output)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
+    if out.exists() and not s.overwrite:
+        raise NetbendError(f"output {out} exists; pass --overwrite to replace it")
+
+
+@dataclass
+class Drive:
+    """The audio feature of every frame and the operator parameter it maps to."""
+
+    feature: np.ndarray  # (n_frames,) raw feature values
+    r: np.ndarray  # (n_frames,) operator parameter per frame
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.feature)
+
+
+def analyse(s: RenderSettings, audio: audio_io.Audio) -> Drive:
+    """Compute the driving feature and map it onto the bend's range."""
+    values = features.compute(s.feature, audio, s.fps)
+    if len(values) == 0:
+        raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
+    r = mapping.to_range(values, *s.bend_range()) if s.op else np.zeros_like(values)
+    return Drive(values, r)
+
+
+def _frame_generators(seed: int, frames: torch.Tensor) -> list[torch.Generator]:
+    # one CPU generator per frame, so stochastic samplers give the same frame at any batch size
+    states = [np.random.SeedSequence([seed, int(i)]).generate_state(1)[0] for i in frames]
+    return [torch.Generator().manual_seed(int(st)) for st in states]
+
+
+def frames(s: RenderSettings, model: models.StableDiffusion, drive: Drive) -> Iterator[np.ndarray]:
+    """Generate the video's frames in order, each uint8 (H, W, 3)."""
+    n = drive.n_frames
+    scheduler = make_scheduler(s.scheduler, model.scheduler_config)
+    cond = model.encode_text([s.prompt])  # (1, 77, D), encoded once per render
+    uncond = model.encode_text([s.negative_prompt]) if s.guidance > 1 else None
+    walk = NoiseWalk(model.latent_shape(*s.size), n_frames=n, seed=s.seed, walk=s.walk)
+    op = operators.get(s.op) if s.op else None
+    for start in range(0, n, s.batch):
+        idx = torch.arange(start, min(start + s.batch, n))
+        b = len(idx)
+        scheduler.set_timesteps(s.steps, device=model.device)  # also resets multistep state
+        x = walk(idx).to(model.device, model.dtype) * scheduler.init_noise_sigma  # (B, 4, h, w)
+        bend = LatentBend(op, s.bend_layer, torch.as_tensor(drive.r[idx.numpy()])) if op else None
+        denoise = guided_denoiser(
+            model.unet, cond.expand(b, -1, -1), None if uncond is None else uncond.expand(b, -1, -1), s.guidance
+        )
+        latents = sample(denoise, scheduler, x, callback=bend, generator=_frame_generators(s.seed, idx))
+        yield from model.decode(latents)
+
+
+@dataclass
+class RenderResult:
+    video: Path
+    sidecar: Path
+    n_frames: int
+
+
+def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, progress: bool = True) -> RenderResult:
+    """Render ``s`` to a video with its soundtrack and a sidecar JSON beside it.
+
+    ``model`` may be passed to reuse a loaded one; it must be the one ``s.model`` names.
+    """
+    check_inputs(s)
+    audio = audio_io.load(s.audio)
+    drive = analyse(s, audio)
+    model = model or models.load(s.model, device=s.device)
+    out = Path(s.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with VideoWriter(out, fps=s.fps, size=s.size, audio=audio) as writer, \
+            tqdm(total=drive.n_frames, unit="frame", desc=out.name, disable=not progress) as bar:
+        for frame in frames(s, model, drive):
+            writer.write(frame)
+            bar.update()
+    sidecar = out.with_suffix(".json")
+    sidecar.write_text(json.dumps(_sidecar(s, model, audio, drive), indent=1))
+    return RenderResult(out, sidecar, drive.n_frames)
+
+
+def _sidecar(s: RenderSettings, model: models.StableDiffusion, audio: audio_io.Audio, drive: Drive) -> dict:
+    import diffusers
+
+    return {
+        "netbend": __version__,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": dataclasses.asdict(s),
+        "model": model.describe(),
+        "audio": {"path": str(audio.path), "sample_rate": audio.sr, "channels": audio.samples.shape[0],
+                  "duration_s": audio.duration},
+        "video": {"n_frames": drive.n_frames, "fps": s.fps, "width": s.size[0], "height": s.size[1]},
+        "bend": None if s.op is None else {
+            "op": s.op, "layer": s.bend_layer, "range": list(s.bend_range()), "feature": s.feature,
+        },
+        "frames": {
+            "time_s": (np.arange(drive.n_frames) / s.fps).tolist(),
+            s.feature: drive.feature.tolist(),
+            "r": drive.r.tolist(),
+        },
+    }

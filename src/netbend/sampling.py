@@ -1,0 +1,79 @@
+"""The denoising loop, with one explicit place where a bend acts on the latent."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import torch
+
+from .errors import NetbendError
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_in, t) -> model output
+StepCallback = Callable[[int, torch.Tensor], torch.Tensor]  # (step k, latent) -> latent
+
+# Samplers of the SD family whose loop makes one model evaluation per step, so that the
+# paper's "layer k" (the latent entering step k) means the same for all of them.
+SCHEDULERS = {
+    "ddim": "DDIMScheduler",  # the paper's, eta = 0
+    "ddpm": "DDPMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "dpmpp": "DPMSolverMultistepScheduler",  # DPM++ 2M
+    "unipc": "UniPCMultistepScheduler",
+    "lcm": "LCMScheduler",
+}
+
+
+def make_scheduler(name: str, config: dict):
+    """A diffusers scheduler ``name`` (a key of `SCHEDULERS`) on the model's noise schedule."""
+    import diffusers
+
+    if name not in SCHEDULERS:
+        raise NetbendError(f"unknown scheduler {name!r}; known schedulers: {', '.join(SCHEDULERS)}")
+    return getattr(diffusers, SCHEDULERS[name]).from_config(config)
+
+
+def guided_denoiser(unet, cond: torch.Tensor, uncond: torch.Tensor | None, guidance: float) -> Denoiser:
+    """The UNet with classifier-free guidance: ``e_u + guidance * (e_c - e_u)``.
+
+    cond, uncond : (B, 77, D) text embeddings; ``uncond=None`` evaluates ``cond`` alone.
+    """
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # x: (B, 4, h, w)
+        if uncond is None:
+            return unet(x, t, encoder_hidden_states=cond).sample
+        e_u, e_c = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample.chunk(2)
+        return e_u + guidance * (e_c - e_u)
+
+    return denoise
+
+
+@torch.no_grad()
+def sample(
+    denoise: Denoiser,
+    scheduler,
+    x: torch.Tensor,
+    *,
+    callback: StepCallback | None = None,
+    generator: list[torch.Generator] | None = None,
+) -> torch.Tensor:
+    """Run ``scheduler``'s loop (after its ``set_timesteps``) from the latent ``x``.
+
+    ``callback(k, x)`` may replace the latent entering step ``k`` for ``k = 0 .. S-1``,
+    and is called once more with ``k = S`` on the final latent, before decoding. Nothing
+    here knows a scheduler's internals: any diffusers scheduler of the SD family works.
+
+    x : (B, 4, h, w), already scaled by ``scheduler.init_noise_sigma``
+    generator : one per sample, for stochastic schedulers
+    """
+    takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+    extra = {"generator": generator} if takes_generator and generator is not None else {}
+    for k, t in enumerate(scheduler.timesteps):
+        if callback is not None:
+            x = callback(k, x)
+        x_in = scheduler.scale_model_input(x, t)
+        x = scheduler.step(denoise(x_in, t), t, x, **extra).prev_sample
+    if callback is not None:
+        x = callback(len(scheduler.timesteps), x)
+    return x

@@ -1,0 +1,89 @@
+"""A tiny Stable-Diffusion-architecture model, built in code and offline.
+
+Same classes as SD 1.x (UNet2DConditionModel, AutoencoderKL with a factor-8 latent of 4
+channels, CLIP text encoder and tokenizer, the SD noise schedule), a few hundred
+thousand weights drawn from a fixed seed on the CPU, so it is identical on every machine.
+Its weights are random: images are abstract textures, not pictures of the prompt. It
+exists to run and test the whole pipeline where real weights cannot be downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SEED = 0  # the tiny model's weights come from this seed and nothing else
+
+
+def _byte_chars() -> list[str]:
+    """The 256 printable characters that CLIP's byte-level BPE uses for the bytes 0..255."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return [chr(c) for c in printable] + [chr(256 + n) for n in range(len(others))]
+
+
+def tokenizer():
+    """A CLIP tokenizer with a character-level vocabulary (every byte, alone or word-final; no merges)."""
+    from transformers import CLIPTokenizer
+
+    chars = _byte_chars()
+    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=77)
+
+
+SCHEDULER_CONFIG = {  # Stable Diffusion 1.x's training noise schedule
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "steps_offset": 1,
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "prediction_type": "epsilon",
+}
+
+
+def _zero_residual_branches(decoder) -> None:
+    """Zero the last layer of every residual branch (resnet conv2, attention output).
+
+    The blocks then start as identities, the usual "zero-init residual" scheme; the
+    random decoder shows the latent's structure as coloured blobs instead of per-pixel
+    noise, so a bend is something one can see in the demo.
+    """
+    with torch.no_grad():
+        for name, module in decoder.named_modules():
+            if name.endswith(("conv2", "to_out.0")):
+                module.weight.zero_()
+                module.bias.zero_()
+
+
+def build() -> dict:
+    """The tiny model's components: unet, vae, text_encoder, tokenizer, scheduler_config."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tok = tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        ))
+        unet = UNet2DConditionModel(
+            sample_size=64, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+            # attention only at the lower resolution keeps a 64x64 latent fast on a CPU
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
+            block_out_channels=(8, 16, 32, 32),  # four blocks: the SD factor-8 latent
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=512,
+        )
+        _zero_residual_branches(vae.decoder)
+    return {
+        "unet": unet.eval(), "vae": vae.eval(), "text_encoder": text_encoder.eval(),
+        "tokenizer": tok, "scheduler_config": dict(SCHEDULER_CONFIG),
+    }

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+
+def tone(duration: float, sr: int = 16000, freq: float = 440.0, channels: int = 2) -> np.ndarray:
+    """A sine whose loudness ramps up and pulses, so RMS varies: (n, channels) float32."""
+    t = np.arange(round(duration * sr)) / sr
+    env = 0.1 + 0.8 * (t / duration) * (0.5 + 0.5 * np.cos(2 * np.pi * 2 * t))
+    y = env * np.sin(2 * np.pi * freq * t)
+    return np.repeat(y[:, None], channels, axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def wav(tmp_path: Path):
+    """Write a synthetic clip to tmp_path and return its path: wav(duration, sr=..., name=...)."""
+
+    def make(duration: float, *, sr: int = 16000, name: str = "clip.wav", channels: int = 2) -> Path:
+        path = tmp_path / name
+        soundfile.write(path, tone(duration, sr, channels=channels), sr)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from netbend import models
+
+    return models.load("tiny", device="cpu")

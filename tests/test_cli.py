@@ -1,0 +1,91 @@
+import subprocess
+import sys
+
+import av
+import pytest
+
+from netbend.cli import main
+
+TINY = ["--model", "tiny", "--steps", "2", "--size", "64x64", "--fps", "10", "--quiet", "--device", "cpu"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netbend: error:"), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_render_from_the_command_line(tmp_path, wav, capsys):
+    clip = wav(1.0)
+    out = tmp_path / "v.mp4"
+    code, stdout, _ = run(capsys, "render", str(clip), "-o", str(out), "--op", "rotate_r1", "--feature", "rms",
+                          "--layer", "2", *TINY)
+    assert code == 0 and "10 frames" in stdout
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 10 and len(c.streams.audio) == 1
+    assert out.with_suffix(".json").exists()
+    code, _, err = run(capsys, "render", str(clip), "-o", str(out), *TINY)
+    assert_one_line_error(code, err, "exists", "--overwrite")
+
+
+def test_demo_renders_offline(tmp_path, capsys):
+    out = tmp_path / "demo.mp4"
+    code, stdout, _ = run(capsys, "demo", "-o", str(out), "--duration", "1.0", "--steps", "2", "--size", "64x64",
+                          "--fps", "8", "--quiet")
+    assert code == 0
+    assert out.with_suffix(".wav").exists()
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 8
+        assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 1.0) < 0.05
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["render", "{tmp}/missing.wav"], ["audio file not found", "missing.wav"]),
+    (["render", "{junk}"], ["cannot read audio", "junk.wav"]),
+    (["render", "{clip}", "--op", "spin"], ["unknown operator 'spin'"]),
+    (["render", "{clip}", "--op", "add", "--layer", "3"], ["--layer must be in [0, 2]", "got 3"]),
+    (["render", "{clip}", "--size", "100x64"], ["multiples of 8", "100x64"]),
+])
+def test_bad_input_gives_one_line_error(tmp_path, wav, capsys, argv, needles):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF not really a wave file" * 50)
+    clip = wav(0.5)
+    argv = [a.format(tmp=tmp_path, junk=junk, clip=clip) for a in argv]
+    code, _, err = run(capsys, argv[0], *TINY, *argv[1:], "-o", str(tmp_path / "o.mp4"))
+    assert_one_line_error(code, err, *needles)
+
+
+@pytest.mark.parametrize("model", ["./no/such/folder", "{tmp}/missing.safetensors", "{tmp}/weights.bin"])
+def test_model_path_that_does_not_exist_or_is_not_a_model(tmp_path, wav, capsys, model):
+    (tmp_path / "weights.bin").write_bytes(b"0")
+    clip = wav(0.3)
+    code, _, err = run(capsys, "render", str(clip), "-o", str(tmp_path / "o.mp4"), "--model",
+                       model.format(tmp=tmp_path), "--steps", "2", "--quiet")
+    assert_one_line_error(code, err, "--model tiny")
+
+
+def test_corrupt_single_file_checkpoint(tmp_path, wav, capsys):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    code, _, err = run(capsys, "render", str(wav(0.3)), "-o", str(tmp_path / "o.mp4"), "--model", str(bad), "--quiet")
+    assert_one_line_error(code, err, "cannot load single-file checkpoint", "broken.safetensors", "--model tiny")
+
+
+def test_unknown_hub_model_fails_with_one_line_and_no_random_fallback(tmp_path, wav):
+    # a real process, as a user runs it: no traceback reaches the terminal
+    env_cmd = [sys.executable, "-m", "netbend", "render", str(wav(0.3)), "-o", str(tmp_path / "o.mp4"),
+               "--model", "netbend-tests/no-such-model", "--steps", "2", "--size", "64x64", "--quiet"]
+    proc = subprocess.run(env_cmd, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "5"})
+    assert proc.returncode == 2
+    assert_one_line_error(proc.returncode, proc.stderr, "netbend-tests/no-such-model", "--model tiny")
+    assert not (tmp_path / "o.mp4").exists()

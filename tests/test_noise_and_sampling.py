@@ -1,0 +1,57 @@
+import math
+
+import torch
+
+from netbend import models, sampling
+from netbend.noise import NoiseWalk
+
+
+def test_noise_walk_follows_the_circle_between_two_gaussians():
+    walk = NoiseWalk((4, 8, 8), n_frames=5, seed=3, walk=2.0)  # a full circle over 5 frames
+    x = walk(torch.arange(5))
+    torch.testing.assert_close(x[0], walk.n1)
+    torch.testing.assert_close(x[1], walk.n2, atol=1e-6, rtol=0)  # angle pi/2 after a quarter
+    torch.testing.assert_close(x[4], walk.n1, atol=1e-6, rtol=0)  # back after a full circle
+    a = math.pi * 2.0 * 3 / 4
+    torch.testing.assert_close(x[3], math.cos(a) * walk.n1 + math.sin(a) * walk.n2)
+    # batching does not change a frame's noise; the seed decides it
+    torch.testing.assert_close(walk(torch.tensor([3]))[0], x[3])
+    assert torch.equal(NoiseWalk((4, 8, 8), n_frames=5, seed=3, walk=2.0)(torch.arange(5)), x)
+    assert not torch.equal(NoiseWalk((4, 8, 8), n_frames=5, seed=4, walk=2.0)(torch.arange(5)), x)
+
+
+def test_single_frame_walk_is_first_noise():
+    walk = NoiseWalk((4, 2, 2), n_frames=1, seed=0, walk=0.2)
+    assert torch.equal(walk(torch.tensor([0]))[0], walk.n1)
+
+
+def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
+    sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config)
+    sched.set_timesteps(4)
+    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    cond = tiny_model.encode_text(["a floating orb"])
+    denoise = sampling.guided_denoiser(tiny_model.unet, cond, tiny_model.encode_text([""]), 7.5)
+    seen = []
+
+    def record(k, x):
+        seen.append((k, x.clone()))
+        return x
+
+    final = sampling.sample(denoise, sched, x0, callback=record)
+    assert [k for k, _ in seen] == [0, 1, 2, 3, 4]
+    assert torch.equal(seen[0][1], x0)  # layer 0 is the initial noise
+    assert torch.equal(seen[-1][1], final)  # layer S is the final latent
+    # each intermediate latent is one scheduler step from the previous one
+    sched.set_timesteps(4)
+    t1 = sched.timesteps[1]
+    x1 = sched.step(denoise(seen[1][1], t1), t1, seen[1][1]).prev_sample
+    torch.testing.assert_close(x1, seen[2][1])
+
+
+def test_guidance_one_uses_conditional_prediction_only(tiny_model):
+    cond = tiny_model.encode_text(["crane"])
+    x = torch.randn(1, 4, 8, 8)
+    t = torch.tensor(500)
+    plain = sampling.guided_denoiser(tiny_model.unet, cond, None, 1.0)(x, t)
+    with torch.no_grad():
+        torch.testing.assert_close(plain, tiny_model.unet(x, t, encoder_hidden_states=cond).sample)

@@ -1,0 +1,135 @@
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from netbend import NetbendError, audio, models, sampling
+from netbend.render import Drive, RenderSettings, analyse, check_inputs, frames, render
+
+STEPS = 3
+
+
+def settings(tmp_path, clip, **kw):
+    base = dict(audio=str(clip), output=str(tmp_path / "out.mp4"), model="tiny", steps=STEPS, size=(64, 64),
+                fps=10, device="cpu")
+    return RenderSettings(**{**base, **kw})
+
+
+def render_frames(s, model):
+    return np.stack(list(frames(s, model, analyse(s, audio.load(s.audio)))))
+
+
+def test_render_writes_mp4_with_all_frames_audio_and_sidecar(tmp_path, wav, tiny_model):
+    clip = wav(2.55, sr=22050)
+    s = settings(tmp_path, clip, op="rotate_r1", layer=STEPS, size=(64, 48))
+    result = render(s, model=tiny_model, progress=False)
+    assert result.n_frames == 25  # floor(2.55 s * 10 fps)
+    with av.open(str(result.video)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.average_rate == 10 and (v.width, v.height) == (64, 48)
+        decoded = [f for f in c.decode(video=0)]
+        assert len(decoded) == 25
+        audio_s = float(a.duration * a.time_base)
+        assert abs(audio_s - 2.55) < 0.05 and a.sample_rate == 22050 and a.channels == 2
+        video_s = len(decoded) / 10
+        assert abs(video_s - audio_s) <= 0.1  # within one frame
+    side = json.loads(result.sidecar.read_text())
+    assert side["settings"]["op"] == "rotate_r1" and side["bend"]["layer"] == STEPS
+    assert side["model"]["source"] == "tiny" and side["netbend"]
+    assert len(side["frames"]["rms"]) == len(side["frames"]["r"]) == 25
+    r = np.array(side["frames"]["r"])
+    assert r.min() == 0 and r.max() == pytest.approx(2 * np.pi)  # min-max onto the rotation range
+    assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed into place
+
+
+@pytest.mark.parametrize(("op", "identity"), [("rotate_r1", 0.0), ("add", 0.0), ("multiply", 1.0)])
+@pytest.mark.parametrize("layer", [0, 1, STEPS])
+def test_identity_bend_equals_no_bend_and_real_bend_differs(tmp_path, wav, tiny_model, op, identity, layer):
+    clip = wav(0.3)
+    plain = render_frames(settings(tmp_path, clip), tiny_model)
+    same = render_frames(settings(tmp_path, clip, op=op, layer=layer, range=(identity, identity)), tiny_model)
+    assert np.array_equal(plain, same)
+    bent = render_frames(settings(tmp_path, clip, op=op, layer=layer, range=(identity + 1.5, identity + 1.5)), tiny_model)
+    assert (bent != plain).mean() > 0.05  # a visible share of the pixel values changed
+
+
+def test_layer_steps_bends_the_final_latent_just_before_decoding(tmp_path, wav, tiny_model):
+    clip = wav(0.1)  # one frame
+    s = settings(tmp_path, clip, op="add", layer=STEPS, range=(0.7, 0.7), guidance=1.0)
+    bent = render_frames(s, tiny_model)[0]
+    # independently: run the plain loop, add 0.7 to its final latent, decode
+    sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config)
+    sched.set_timesteps(STEPS)
+    from netbend.noise import NoiseWalk
+
+    x = NoiseWalk(tiny_model.latent_shape(64, 64), n_frames=1, seed=s.seed, walk=s.walk)(torch.tensor([0]))
+    denoise = sampling.guided_denoiser(tiny_model.unet, tiny_model.encode_text([s.prompt]), None, 1.0)
+    final = sampling.sample(denoise, sched, x)
+    np.testing.assert_array_equal(bent, tiny_model.decode(final + 0.7)[0])
+
+
+def test_same_settings_give_identical_frames_and_seed_matters(tmp_path, wav, tiny_model):
+    clip = wav(0.5)
+    s = settings(tmp_path, clip, op="rotate_r4", layer=1)
+    a, b = render_frames(s, tiny_model), render_frames(s, tiny_model)
+    assert np.array_equal(a, b)
+    c = render_frames(settings(tmp_path, clip, op="rotate_r4", layer=1, seed=7), tiny_model)
+    assert not np.array_equal(a, c)
+
+
+def test_batch_gives_the_same_frames(tmp_path, wav, tiny_model):
+    clip = wav(0.5)
+    one = render_frames(settings(tmp_path, clip, op="rotate_r1", layer=1), tiny_model)
+    three = render_frames(settings(tmp_path, clip, op="rotate_r1", layer=1, batch=3), tiny_model)
+    # batched float32 convolutions may round differently in the last bit: allow 1 grey level
+    assert np.abs(one.astype(int) - three).max() <= 1
+
+
+@pytest.mark.parametrize("scheduler", ["euler", "euler_a", "dpmpp", "unipc", "ddpm"])
+def test_other_schedulers_render_reproducibly_and_bend(tmp_path, wav, tiny_model, scheduler):
+    clip = wav(0.2)
+    s = settings(tmp_path, clip, scheduler=scheduler)
+    plain = render_frames(s, tiny_model)
+    assert np.array_equal(plain, render_frames(s, tiny_model))  # stochastic samplers are seeded too
+    same = render_frames(settings(tmp_path, clip, scheduler=scheduler, op="rotate_r1", layer=1, range=(0, 0)), tiny_model)
+    assert np.array_equal(plain, same)
+
+
+def test_frames_show_the_drive(tmp_path, wav, tiny_model):
+    # frames with equal parameters equal each other when the noise does not move
+    clip = wav(0.3)
+    s = settings(tmp_path, clip, op="rotate_r1", layer=STEPS, walk=0.0)
+    out = np.stack(list(frames(s, tiny_model, Drive(np.zeros(3), np.array([0.5, 2.0, 0.5])))))
+    assert np.array_equal(out[0], out[2]) and not np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"layer": STEPS + 1}, r"--layer must be in \[0, 3\]"),
+    ({"layer": -1}, r"--layer must be in"),
+    ({"size": (60, 64)}, "multiples of 8"),
+    ({"steps": 0}, "--steps"),
+    ({"op": "wobble"}, "unknown operator 'wobble'"),
+    ({"feature": "loudness"}, "unknown feature 'loudness'"),
+    ({"scheduler": "heun"}, "unknown scheduler 'heun'"),
+    ({"output": "out.gif"}, "output must end in"),
+])
+def test_check_inputs_rejects_bad_settings(tmp_path, kw, message):
+    with pytest.raises(NetbendError, match=message):
+        check_inputs(settings(tmp_path, "clip.wav", **kw))
+
+
+def test_existing_output_needs_overwrite(tmp_path, wav, tiny_model):
+    s = settings(tmp_path, wav(0.2))
+    (tmp_path / "out.mp4").write_bytes(b"old")
+    with pytest.raises(NetbendError, match="--overwrite"):
+        render(s, model=tiny_model, progress=False)
+    s.overwrite = True
+    render(s, model=tiny_model, progress=False)
+    assert (tmp_path / "out.mp4").stat().st_size > 100
+
+
+def test_audio_shorter_than_a_frame_is_rejected(tmp_path, wav, tiny_model):
+    with pytest.raises(NetbendError, match="shorter than one frame"):
+        render(settings(tmp_path, wav(0.05)), model=tiny_model, progress=False)
