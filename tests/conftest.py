@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+
+
+# The suite runs on the CPU (CI); NETBEND_TEST_DEVICE=cuda runs it on a GPU in float16 (benchmarks/gpu.sh).
+DEVICE = os.environ.get("NETBEND_TEST_DEVICE", "cpu")
 
 
 def tone(duration: float, sr: int = 16000, freq: float = 440.0, channels: int = 2) -> np.ndarray:
@@ -31,4 +36,4 @@ def wav(tmp_path: Path):
 def tiny_model():
     from netbend import models
 
-    return models.load("tiny", device="cpu")
+    return models.load("tiny", device=DEVICE)

@@ -6,7 +6,9 @@ import pytest
 
 from netbend.cli import main
 
-TINY = ["--model", "tiny", "--steps", "2", "--size", "64x64", "--fps", "10", "--quiet", "--device", "cpu"]
+from conftest import DEVICE
+
+TINY = ["--model", "tiny", "--steps", "2", "--size", "64x64", "--fps", "10", "--quiet", "--device", DEVICE]
 
 
 def run(capsys, *argv):

@@ -23,7 +23,7 @@ def test_tiny_model_has_the_stable_diffusion_layout(tiny_model):
     emb = tiny_model.encode_text(["a floating orb", "crane"])
     assert emb.shape == (2, 77, tiny_model.unet.config.cross_attention_dim)
     assert not torch.equal(emb[0], emb[1])  # the tokenizer tells prompts apart
-    img = tiny_model.decode(torch.randn(2, 4, 8, 6))
+    img = tiny_model.decode(torch.randn(2, 4, 8, 6, device=tiny_model.device))
     assert img.shape == (2, 64, 48, 3) and img.dtype == np.uint8
 
 
@@ -35,9 +35,9 @@ def test_local_diffusers_folder_loads_the_same_weights(tmp_path, tiny_model):
         unet=tiny_model.unet, scheduler=DDIMScheduler.from_config(tiny_model.scheduler_config),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(tmp_path / "sd")
-    loaded = models.load(str(tmp_path / "sd"), device="cpu")
+    loaded = models.load(str(tmp_path / "sd"), device=str(tiny_model.device))
     assert loaded.source == str(tmp_path / "sd")
-    x = torch.randn(1, 4, 8, 8)
+    x = torch.randn(1, 4, 8, 8).to(tiny_model.device, tiny_model.dtype)
     with torch.no_grad():
         torch.testing.assert_close(
             loaded.unet(x, 10, encoder_hidden_states=loaded.encode_text(["orb"])).sample,

@@ -27,8 +27,8 @@ def test_single_frame_walk_is_first_noise():
 
 def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
     sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config)
-    sched.set_timesteps(4)
-    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    sched.set_timesteps(4, device=tiny_model.device)
+    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1)).to(tiny_model.device, tiny_model.dtype)
     cond = tiny_model.encode_text(["a floating orb"])
     denoise = sampling.guided_denoiser(tiny_model.unet, cond, tiny_model.encode_text([""]), 7.5)
     seen = []
@@ -42,7 +42,7 @@ def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
     assert torch.equal(seen[0][1], x0)  # layer 0 is the initial noise
     assert torch.equal(seen[-1][1], final)  # layer S is the final latent
     # each intermediate latent is one scheduler step from the previous one
-    sched.set_timesteps(4)
+    sched.set_timesteps(4, device=tiny_model.device)
     t1 = sched.timesteps[1]
     x1 = sched.step(denoise(seen[1][1], t1), t1, seen[1][1]).prev_sample
     torch.testing.assert_close(x1, seen[2][1])
@@ -50,7 +50,7 @@ def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
 
 def test_guidance_one_uses_conditional_prediction_only(tiny_model):
     cond = tiny_model.encode_text(["crane"])
-    x = torch.randn(1, 4, 8, 8)
+    x = torch.randn(1, 4, 8, 8).to(tiny_model.device, tiny_model.dtype)
     t = torch.tensor(500)
     plain = sampling.guided_denoiser(tiny_model.unet, cond, None, 1.0)(x, t)
     with torch.no_grad():

@@ -8,12 +8,14 @@ import torch
 from netbend import NetbendError, audio, models, sampling
 from netbend.render import Drive, RenderSettings, analyse, check_inputs, frames, render
 
+from conftest import DEVICE
+
 STEPS = 3
 
 
 def settings(tmp_path, clip, **kw):
     base = dict(audio=str(clip), output=str(tmp_path / "out.mp4"), model="tiny", steps=STEPS, size=(64, 64),
-                fps=10, device="cpu")
+                fps=10, device=DEVICE)
     return RenderSettings(**{**base, **kw})
 
 
@@ -61,10 +63,11 @@ def test_layer_steps_bends_the_final_latent_just_before_decoding(tmp_path, wav, 
     bent = render_frames(s, tiny_model)[0]
     # independently: run the plain loop, add 0.7 to its final latent, decode
     sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config)
-    sched.set_timesteps(STEPS)
+    sched.set_timesteps(STEPS, device=tiny_model.device)
     from netbend.noise import NoiseWalk
 
     x = NoiseWalk(tiny_model.latent_shape(64, 64), n_frames=1, seed=s.seed, walk=s.walk)(torch.tensor([0]))
+    x = x.to(tiny_model.device, tiny_model.dtype)
     denoise = sampling.guided_denoiser(tiny_model.unet, tiny_model.encode_text([s.prompt]), None, 1.0)
     final = sampling.sample(denoise, sched, x)
     np.testing.assert_array_equal(bent, tiny_model.decode(final + 0.7)[0])

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run ON the GPU machine, in one call: installs nothing from the net (wheels from .whl/, see
+# gpu_wheels.sh), times the renderer on full-size random-weight SD 1.x, then runs the test
+# suite on CUDA in float16. Results go to $OUT (or benchmarks/out) for benchmarks/RESULTS.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH="/tmp/site:$PYTHONPATH"
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+(cd benchmarks && timeout 360 python3 render_speed.py --frames 8 --steps 50 --size 512 --batches 1,4) 2>&1 \
+  | grep -v "should be kept in float32" | tee "$OUT/render_speed.md"
+NETBEND_TEST_DEVICE=cuda timeout 180 python3 -m pytest -q -p no:cacheprovider -x tests 2>&1 | tail -40 | tee "$OUT/tests_cuda.txt"
