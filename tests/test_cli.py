@@ -50,19 +50,41 @@ def test_demo_renders_offline(tmp_path, capsys):
         assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 1.0) < 0.05
 
 
+def test_demo_never_overwrites_a_track_and_checks_its_steps(tmp_path, capsys):
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"precious")
+    code, _, err = run(capsys, "demo", "-o", str(tmp_path / "song.mp4"), "--duration", "0.5", *TINY)
+    assert_one_line_error(code, err, "song.wav exists", "--overwrite")
+    assert song.read_bytes() == b"precious"
+    code, _, err = run(capsys, "demo", "-o", str(tmp_path / "d.mp4"), *TINY, "--steps", "0")
+    assert_one_line_error(code, err, "--steps must be at least 1")
+    assert not (tmp_path / "d.wav").exists()
+
+
 @pytest.mark.parametrize(("argv", "needles"), [
     (["render", "{tmp}/missing.wav"], ["audio file not found", "missing.wav"]),
     (["render", "{junk}"], ["cannot read audio", "junk.wav"]),
     (["render", "{clip}", "--op", "spin"], ["unknown operator 'spin'"]),
     (["render", "{clip}", "--op", "add", "--layer", "3"], ["--layer must be in [0, 2]", "got 3"]),
     (["render", "{clip}", "--size", "100x64"], ["multiples of 8", "100x64"]),
+    (["render", "{tmp}"], ["is a folder"]),
+    (["render", "{clip}", "--seed", "-1"], ["--seed"]),
+    (["render", "{clip}", "--steps", "2000"], ["cannot make 2000 steps"]),
+    (["render", "{clip}", "--scheduler", "lcm", "--steps", "60"], ["scheduler lcm cannot make 60 steps"]),
+    (["render", "{clip}", "--device", "cuda:99"], ["device cuda:99 is not available"]),
+    (["render", "{clip}", "--op", "add", "--range", "0:nan"], ["--range must be two finite numbers"]),
+    (["render", "{clip}", "--fps", "inf"], ["--fps must be a finite number"]),
+    (["render", "{clip}", "--layer", "1"], ["give --op"]),
+    (["render", "{clip}", "-o", "{clip}/o.mp4"], ["is not a writable folder"]),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, wav, capsys, argv, needles):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF not really a wave file" * 50)
     clip = wav(0.5)
     argv = [a.format(tmp=tmp_path, junk=junk, clip=clip) for a in argv]
-    code, _, err = run(capsys, argv[0], *TINY, *argv[1:], "-o", str(tmp_path / "o.mp4"))
+    if "-o" not in argv:
+        argv += ["-o", str(tmp_path / "o.mp4")]
+    code, _, err = run(capsys, argv[0], *TINY, *argv[1:])
     assert_one_line_error(code, err, *needles)
 
 

@@ -26,7 +26,7 @@ def test_single_frame_walk_is_first_noise():
 
 
 def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
-    sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config)
+    sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config, 4)
     sched.set_timesteps(4, device=tiny_model.device)
     x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1)).to(tiny_model.device, tiny_model.dtype)
     cond = tiny_model.encode_text(["a floating orb"])
@@ -55,3 +55,31 @@ def test_guidance_one_uses_conditional_prediction_only(tiny_model):
     plain = sampling.guided_denoiser(tiny_model.unet, cond, None, 1.0)(x, t)
     with torch.no_grad():
         torch.testing.assert_close(plain, tiny_model.unet(x, t, encoder_hidden_states=cond).sample)
+
+
+def test_callback_sees_the_model_input_scale_with_euler(tiny_model):
+    # Euler holds latents at sigma scale (std ~14.6 at the start); a bend sees them as the
+    # UNet does, at unit variance, like DDIM's, and its change is carried back
+    sched = sampling.make_scheduler("euler", tiny_model.scheduler_config, 4)
+    sched.set_timesteps(4, device=tiny_model.device)
+    x0 = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2)).to(tiny_model.device, tiny_model.dtype)
+    cond = tiny_model.encode_text(["orb"])
+    denoise = sampling.guided_denoiser(tiny_model.unet, cond, None, 1.0)
+    seen = {}
+
+    def record(k, x):
+        seen[k] = x.clone()
+        return x
+
+    sampling.sample(denoise, sched, x0 * sched.init_noise_sigma, callback=record)
+    assert abs(seen[0].float().std().item() - 1.0) < 0.15
+    torch.testing.assert_close(seen[0], x0, atol=0.01, rtol=0.01)  # init_noise_sigma vs sigma_0 differ slightly
+
+
+def test_scheduler_that_cannot_make_the_steps_is_a_clear_error(tiny_model):
+    import pytest
+
+    from netbend import NetbendError
+
+    with pytest.raises(NetbendError, match="cannot make 2000 steps"):
+        sampling.make_scheduler("ddim", tiny_model.scheduler_config, 2000)

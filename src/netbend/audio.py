@@ -38,6 +38,8 @@ def load(path: str | Path) -> Audio:
     Raises `NetbendError` with one line when the file is missing, unreadable or empty.
     """
     path = Path(path)
+    if path.is_dir():
+        raise NetbendError(f"audio path {path} is a folder, not a file")
     if not path.is_file():
         raise NetbendError(f"audio file not found: {path}")
     try:

@@ -43,7 +43,7 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     g.add_argument("--fps", type=float, default=20.0, help="video frame rate; one audio slice per frame (default: %(default)s)")
     g.add_argument("--seed", type=int, default=42, help="seed of the noise walk (default: %(default)s)")
     g.add_argument("--walk", type=float, default=0.2, help="noise-walk extent over the video, 2 = full circle (default: %(default)s)")
-    g.add_argument("--batch", type=int, default=1, help="frames per UNet call; does not change the frames (default: %(default)s)")
+    g.add_argument("--batch", type=int, default=1, help="frames per UNet call; frames equal batch 1's up to float rounding (default: %(default)s)")
     g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
     b = p.add_argument_group("bend")
     b.add_argument("--op", default=op, help="operator bending the latent, e.g. rotate_r1 (list: add, multiply, rotate_r1..r4)"
@@ -52,7 +52,8 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     b.add_argument("--layer", type=int, default=None,
                    help="denoising step before which the latent is bent: 0 = initial noise, STEPS = final latent (default: STEPS)")
     b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
-                   help="parameter range the feature is mapped onto (default: the operator's, e.g. 0:2pi for rotations)")
+                   help="parameter range the feature is mapped onto (default: the operator's, e.g. 0:6.283 for rotations); "
+                        "write --range=-1:1 when LO is negative")
     o = p.add_argument_group("output")
     o.add_argument("-o", "--output", required=True, help="video file to write (.mp4); a sidecar .json goes beside it")
     o.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -110,22 +111,29 @@ def _demo(args: argparse.Namespace) -> None:
     from . import demo
     from .render import render
 
+    from .render import check_inputs, check_output
+
     tiny = args.model == "tiny"
-    args.steps = args.steps or (8 if tiny else 25)
-    args.size = args.size or ((256, 256) if tiny else (512, 512))
+    if args.steps is None:
+        args.steps = 8 if tiny else 25
+    if args.size is None:
+        args.size = (256, 256) if tiny else (512, 512)
     out = Path(args.output)
     wav = out.with_suffix(".wav")  # kept beside the video so the track can be rendered again
-    if not args.duration > 0:
-        raise NetbendError(f"--duration must be positive, got {args.duration}")
+    if not 0 < args.duration < 3600:
+        raise NetbendError(f"--duration must be between 0 and 3600 seconds, got {args.duration}")
     settings = _settings(args, str(wav))
-    from .render import check_inputs
-
     check_inputs(settings)
+    check_output(wav, overwrite=args.overwrite)
     _quiet_libraries()
     out.parent.mkdir(parents=True, exist_ok=True)
     sr = 44100
     soundfile.write(wav, demo.track(duration=args.duration, sr=sr).T, sr)
-    result = render(settings, progress=not args.quiet)
+    try:
+        result = render(settings, progress=not args.quiet)
+    except BaseException:
+        wav.unlink(missing_ok=True)  # the track belongs to a video that was not made
+        raise
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
 
 

@@ -75,9 +75,16 @@ def pick_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
     if name != "auto":
         try:
-            return torch.device(name)
+            dev = torch.device(name)
         except RuntimeError:
             raise NetbendError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+            raise NetbendError(f"device {name} is not available here ({torch.cuda.device_count()} CUDA devices); try --device auto")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise NetbendError(f"device {name} is not available here; try --device auto")
+        if dev.type not in ("cpu", "cuda", "mps"):
+            raise NetbendError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():

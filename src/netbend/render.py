@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,7 +46,7 @@ class RenderSettings:
     seed: int = 42  # seeds the noise walk
     size: tuple[int, int] = (512, 512)  # width, height in pixels; multiples of 8
     walk: float = 0.2  # noise-walk extent: 2 is a full circle over the video (paper's JAES runs: 0.2)
-    batch: int = 1  # frames per UNet call; frames do not depend on it
+    batch: int = 1  # frames per UNet call; frames equal those of batch 1 up to float rounding
     device: str = "auto"
     overwrite: bool = False
 
@@ -58,6 +60,15 @@ class RenderSettings:
 
 def check_inputs(s: RenderSettings) -> None:
     """Reject bad settings up front, with a message that names the bad value."""
+    for name in ("fps", "guidance", "walk"):
+        if not math.isfinite(getattr(s, name)):
+            raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
+    if s.range is not None and not all(math.isfinite(v) for v in s.range):
+        raise NetbendError(f"--range must be two finite numbers, got {s.range[0]}:{s.range[1]}")
+    if s.op is None and (s.layer is not None or s.range is not None):
+        raise NetbendError("--layer and --range configure a bend: give --op too")
+    if not 0 <= s.seed < 2**63:
+        raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
     if s.steps < 1:
         raise NetbendError(f"--steps must be at least 1, got {s.steps}")
     if not 0 <= s.bend_layer <= s.steps:
@@ -77,10 +88,22 @@ def check_inputs(s: RenderSettings) -> None:
         operators.spec(s.op)
     features.check(s.feature)
     out = Path(s.output)
+    check_output(out, overwrite=s.overwrite)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
-    if out.exists() and not s.overwrite:
+
+
+def check_output(out: Path, *, overwrite: bool) -> None:
+    """An output file can be written: not a folder, in a writable folder, not there yet unless ``overwrite``."""
+    if out.is_dir():
+        raise NetbendError(f"output {out} is a folder")
+    if out.exists() and not overwrite:
         raise NetbendError(f"output {out} exists; pass --overwrite to replace it")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise NetbendError(f"cannot write {out}: {parent} is not a writable folder")
 
 
 @dataclass
@@ -113,7 +136,7 @@ def _frame_generators(seed: int, frames: torch.Tensor) -> list[torch.Generator]:
 def frames(s: RenderSettings, model: models.StableDiffusion, drive: Drive) -> Iterator[np.ndarray]:
     """Generate the video's frames in order, each uint8 (H, W, 3)."""
     n = drive.n_frames
-    scheduler = make_scheduler(s.scheduler, model.scheduler_config)
+    scheduler = make_scheduler(s.scheduler, model.scheduler_config, s.steps)
     cond = model.encode_text([s.prompt])  # (1, 77, D), encoded once per render
     uncond = model.encode_text([s.negative_prompt]) if s.guidance > 1 else None
     walk = NoiseWalk(model.latent_shape(*s.size), n_frames=n, seed=s.seed, walk=s.walk)
@@ -147,6 +170,7 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     audio = audio_io.load(s.audio)
     drive = analyse(s, audio)
     model = model or models.load(s.model, device=s.device)
+    make_scheduler(s.scheduler, model.scheduler_config, s.steps)  # fail before the video is opened
     out = Path(s.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with VideoWriter(out, fps=s.fps, size=s.size, audio=audio) as writer, \
@@ -155,7 +179,7 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
             writer.write(frame)
             bar.update()
     sidecar = out.with_suffix(".json")
-    sidecar.write_text(json.dumps(_sidecar(s, model, audio, drive), indent=1))
+    sidecar.write_text(json.dumps(_sidecar(s, model, audio, drive), indent=1, allow_nan=False))
     return RenderResult(out, sidecar, drive.n_frames)
 
 

@@ -25,13 +25,21 @@ SCHEDULERS = {
 }
 
 
-def make_scheduler(name: str, config: dict):
-    """A diffusers scheduler ``name`` (a key of `SCHEDULERS`) on the model's noise schedule."""
+def make_scheduler(name: str, config: dict, steps: int):
+    """A diffusers scheduler ``name`` (a key of `SCHEDULERS`) on the model's noise schedule.
+
+    Checks that it can make ``steps`` steps (a `NetbendError` saying why not).
+    """
     import diffusers
 
     if name not in SCHEDULERS:
         raise NetbendError(f"unknown scheduler {name!r}; known schedulers: {', '.join(SCHEDULERS)}")
-    return getattr(diffusers, SCHEDULERS[name]).from_config(config)
+    scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(config)
+    try:
+        scheduler.set_timesteps(steps)
+    except ValueError as e:
+        raise NetbendError(f"scheduler {name} cannot make {steps} steps: {' '.join(str(e).split())}") from None
+    return scheduler
 
 
 def guided_denoiser(unet, cond: torch.Tensor, uncond: torch.Tensor | None, guidance: float) -> Denoiser:
@@ -64,6 +72,13 @@ def sample(
     and is called once more with ``k = S`` on the final latent, before decoding. Nothing
     here knows a scheduler's internals: any diffusers scheduler of the SD family works.
 
+    The callback sees the latent at the scale the model sees it (after the scheduler's
+    ``scale_model_input``), so that a bend acts on a unit-variance latent with every
+    sampler, as with the paper's DDIM; where that scale is 1 (DDIM, DPM++, UniPC, ...)
+    the latent is passed as it is. Multistep samplers (dpmpp, unipc) keep earlier model
+    outputs: a bend between steps then also meets that history, and acts somewhat
+    differently than with DDIM.
+
     x : (B, 4, h, w), already scaled by ``scheduler.init_noise_sigma``
     generator : one per sample, for stochastic schedulers
     """
@@ -71,7 +86,8 @@ def sample(
     extra = {"generator": generator} if takes_generator and generator is not None else {}
     for k, t in enumerate(scheduler.timesteps):
         if callback is not None:
-            x = callback(k, x)
+            c = float(scheduler.scale_model_input(torch.ones(1, device=x.device), t))
+            x = callback(k, x) if c == 1.0 else callback(k, x * c) / c
         x_in = scheduler.scale_model_input(x, t)
         x = scheduler.step(denoise(x_in, t), t, x, **extra).prev_sample
     if callback is not None:

@@ -10,6 +10,19 @@ import av
 import numpy as np
 
 from .audio import Audio
+from .errors import NetbendError
+
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+
+
+def resample(samples: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """Resample (channels, n) float32 audio from ``sr`` to ``target`` Hz with FFmpeg's resampler."""
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=layout)
+    frame.sample_rate = sr
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=target)
+    out = [f.to_ndarray() for f in resampler.resample(frame)] + [f.to_ndarray() for f in resampler.resample(None)]
+    return np.concatenate(out, axis=1)
 
 
 class VideoWriter:
@@ -36,8 +49,11 @@ class VideoWriter:
         self.audio_done = 0  # samples already sent to the encoder
         if audio is not None:
             # AAC holds mono or stereo here; more channels are mixed down to mono
-            self.audio_samples = audio.samples if audio.samples.shape[0] <= 2 else audio.mono[None]
-            self.audio_stream = self.container.add_stream("aac", rate=audio.sr)
+            samples = audio.samples if audio.samples.shape[0] <= 2 else audio.mono[None]
+            # AAC takes a fixed set of rates; others (192 kHz, 37.8 kHz) are resampled to 48 kHz
+            self.audio_sr = audio.sr if audio.sr in AAC_RATES else 48000
+            self.audio_samples = samples if self.audio_sr == audio.sr else resample(samples, audio.sr, self.audio_sr)
+            self.audio_stream = self.container.add_stream("aac", rate=self.audio_sr)
             self.audio_stream.layout = "mono" if self.audio_samples.shape[0] == 1 else "stereo"
 
     def __enter__(self) -> VideoWriter:
@@ -57,7 +73,7 @@ class VideoWriter:
         self.container.mux(self.video.encode(vf))
         self.frames += 1
         if self.audio is not None:
-            self._write_audio(int(self.frames * self.audio.sr / self.rate))
+            self._write_audio(int(self.frames * self.audio_sr / self.rate))
 
     def _write_audio(self, end: int) -> None:
         end = min(end, self.audio_samples.shape[1])
@@ -65,7 +81,7 @@ class VideoWriter:
             return
         chunk = np.ascontiguousarray(self.audio_samples[:, self.audio_done:end], dtype=np.float32)
         af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self.audio_stream.layout.name)
-        af.sample_rate = self.audio.sr
+        af.sample_rate = self.audio_sr
         af.pts = self.audio_done
         self.container.mux(self.audio_stream.encode(af))
         self.audio_done = end
@@ -77,5 +93,9 @@ class VideoWriter:
             self._write_audio(self.audio_samples.shape[1])
             self.container.mux(self.audio_stream.encode(None))
         self.container.close()
-        os.replace(self.partial, self.path)
+        try:
+            os.replace(self.partial, self.path)
+        except OSError as e:
+            self.partial.unlink(missing_ok=True)
+            raise NetbendError(f"cannot write {self.path}: {e.strerror}") from None
         return self.path
