@@ -113,3 +113,28 @@ def test_unknown_hub_model_fails_with_one_line_and_no_random_fallback(tmp_path, 
     assert proc.returncode == 2
     assert_one_line_error(proc.returncode, proc.stderr, "netbend-tests/no-such-model", "--model tiny")
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_ops_lists_every_operator_and_shows_one(capsys):
+    from test_operators import PAPER_NAMES
+
+    code, out, _ = run(capsys, "ops")
+    listed = {line.split()[0] for line in out.splitlines()[2:] if line and not line[0].isspace()}
+    assert code == 0 and set(PAPER_NAMES) <= listed
+    assert "2π" in out  # rotation ranges read as multiples of pi
+    code, out, _ = run(capsys, "ops", "add_slice")
+    assert code == 0 and "axis=row" in out and "index=0" in out and "0..5" in out
+    code, _, err = run(capsys, "ops", "wobble")
+    assert_one_line_error(code, err, "unknown operator 'wobble'")
+
+
+def test_render_takes_a_chain_and_a_range_with_pi(tmp_path, wav, capsys):
+    import json
+
+    out = tmp_path / "c.mp4"
+    code, _, err = run(capsys, "render", str(wav(0.5)), "-o", str(out), *TINY, "--op", "rotate_r1 | normalize_max",
+                       "--range", "pi/2:3pi/2")
+    assert code == 0, err
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["bend"]["op"] == "rotate_r1 | normalize_max"
+    assert side["bend"]["range"] == pytest.approx([1.5707963, 4.712389])

@@ -159,3 +159,46 @@ def test_audio_at_a_rate_aac_cannot_hold_is_resampled(tmp_path, wav, tiny_model)
         a = c.streams.audio[0]
         assert a.sample_rate == 48000
         assert abs(float(a.duration * a.time_base) - 0.4) < 0.05
+
+
+def test_random_operators_reproduce_at_any_batch_size(tmp_path, wav, tiny_model):
+    clip = wav(0.5)
+    s = settings(tmp_path, clip, op="add_sparse:fraction=0.2", layer=1, range=(2, 2))
+    one = render_frames(s, tiny_model)
+    assert np.array_equal(one, render_frames(s, tiny_model))
+    three = render_frames(settings(tmp_path, clip, op="add_sparse:fraction=0.2", layer=1, range=(2, 2), batch=3), tiny_model)
+    assert np.abs(one.astype(int) - three).max() <= 1
+    # each frame draws its own mask: consecutive frames with equal r still differ in where they are bent
+    plain = render_frames(settings(tmp_path, clip), tiny_model)
+    assert not np.array_equal(one[0] != plain[0], one[1] != plain[1])
+
+
+def test_a_chain_without_parameter_bends_every_frame(tmp_path, wav, tiny_model):
+    clip = wav(0.3)
+    plain = render_frames(settings(tmp_path, clip), tiny_model)
+    s = settings(tmp_path, clip, op="dilate:k=2 | normalize_mean:axis=0", layer=STEPS)
+    bent = render_frames(s, tiny_model)
+    assert (bent != plain).mean() > 0.05
+    assert s.bend_range() is None
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"op": "inversion"}, r"'inversion' is undefined at r = 0.*--range 0.1:5"),
+    ({"op": "log"}, r"'log' needs a base r > 0 and r != 1, got r = 0"),
+    ({"op": "expm", "size": (64, 48)}, r"'expm' needs square channels \(H = W\), got 6x8"),
+    ({"op": "add_slice:axis=row,index=8"}, r"row index 8:9 is outside 0:8"),
+])
+def test_operator_domain_errors_come_before_the_model_loads(tmp_path, wav, kw, message):
+    s = settings(tmp_path, wav(0.3), model="./no/such/model", **kw)
+    with pytest.raises(NetbendError, match=message):
+        render(s, progress=False)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"op": "rotate_six"}, r"takes a \(6,\) parameter"),
+    ({"op": "negate", "range": (0, 1)}, "--range has nothing to set"),
+    ({"op": "rotate_r1 |"}, "empty operator"),
+])
+def test_check_inputs_rejects_bad_chains(tmp_path, kw, message):
+    with pytest.raises(NetbendError, match=message):
+        check_inputs(settings(tmp_path, "clip.wav", **kw))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .operators import Operator
+from .operators import Chain
 
 
 @dataclass
@@ -17,9 +17,10 @@ class LatentBend:
     the step callback of `netbend.sampling.sample`.
     """
 
-    op: Operator
+    op: Chain
     layer: int
-    r: torch.Tensor  # (B, *param_shape): one parameter per frame of the batch
+    r: torch.Tensor | None  # (B, *param_shape): one parameter per frame of the batch; None if nothing is driven
+    generator: list[torch.Generator] | None = None  # one per frame, for random operators
 
     def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x, self.r) if k == self.layer else x
+        return self.op(x, self.r, generator=self.generator) if k == self.layer else x

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NetbendError
+from .parsing import parse_number
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # = netbend.models.DEFAULT_MODEL, kept import-free for a fast --help
 
@@ -24,9 +25,9 @@ def _size(text: str) -> tuple[int, int]:
 def _range(text: str) -> tuple[float, float]:
     lo, sep, hi = text.partition(":")
     try:
-        return float(lo), float(hi)
+        return parse_number(lo), parse_number(hi)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:6.28, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:5 or 0:2pi, got {text!r}") from None
 
 
 def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None, op: str | None) -> None:
@@ -46,14 +47,16 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     g.add_argument("--batch", type=int, default=1, help="frames per UNet call; frames equal batch 1's up to float rounding (default: %(default)s)")
     g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
     b = p.add_argument_group("bend")
-    b.add_argument("--op", default=op, help="operator bending the latent, e.g. rotate_r1 (list: add, multiply, rotate_r1..r4)"
-                   + (f" (default: {op})" if op else "; none: no bend"))
+    b.add_argument("--op", default=op, metavar="CHAIN",
+                   help="operator(s) bending the latent: NAME[:key=value,...] joined by '|', e.g. rotate_r1 or "
+                        "'dilate:k=4 | normalize_mean:axis=0'; list them with `netbend ops`"
+                        + (f" (default: {op})" if op else " (default: no bend)"))
     b.add_argument("--feature", default="rms", help="audio feature driving the operator's parameter (default: %(default)s)")
     b.add_argument("--layer", type=int, default=None,
                    help="denoising step before which the latent is bent: 0 = initial noise, STEPS = final latent (default: STEPS)")
     b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
-                   help="parameter range the feature is mapped onto (default: the operator's, e.g. 0:6.283 for rotations); "
-                        "write --range=-1:1 when LO is negative")
+                   help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi "
+                        "for rotations); write --range=-1:1 when LO is negative")
     o = p.add_argument_group("output")
     o.add_argument("-o", "--output", required=True, help="video file to write (.mp4); a sidecar .json goes beside it")
     o.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -83,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_args(d, model="tiny", steps=None, size=None, op="rotate_r1")
     d.add_argument("--duration", type=float, default=8.0, help="length of the synthesized track in seconds (default: %(default)s)")
     d.set_defaults(run=_demo)
+
+    o = sub.add_parser("ops", help="list the operators, or show one with its options",
+                       description="The operator registry: family, parameter, default range of the audio mapping, "
+                                   "description. Chains: NAME[:key=value,...] | NAME ...")
+    o.add_argument("name", nargs="?", help="show this operator with its options")
+    o.set_defaults(run=_ops)
     return parser
 
 
@@ -135,6 +144,12 @@ def _demo(args: argparse.Namespace) -> None:
         wav.unlink(missing_ok=True)  # the track belongs to a video that was not made
         raise
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
+
+
+def _ops(args: argparse.Namespace) -> None:
+    from .operators import describe
+
+    print(describe(args.name))
 
 
 def _quiet_libraries() -> None:

@@ -34,7 +34,7 @@ class RenderSettings:
     output: str  # .mp4 (or .mov/.mkv); the sidecar JSON goes beside it
     prompt: str = "a floating orb"  # the paper's figure prompt
     negative_prompt: str = ""
-    op: str | None = None  # operator name (`netbend.operators`); None renders without a bend
+    op: str | None = None  # operator chain, e.g. "rotate_r1 | normalize_max" (`netbend.operators.parse`); None: no bend
     feature: str = "rms"  # audio feature that drives the operator's parameter r
     layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
     range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
@@ -54,8 +54,15 @@ class RenderSettings:
     def bend_layer(self) -> int:
         return self.steps if self.layer is None else self.layer
 
-    def bend_range(self) -> tuple[float, float]:
-        return self.range if self.range is not None else operators.spec(self.op).default_range
+    def chain(self) -> operators.Chain:
+        return operators.parse(self.op)
+
+    def bend_range(self) -> tuple[float, float] | None:
+        """The range the feature is mapped onto; None when the chain takes no parameter."""
+        chain = self.chain()
+        if chain.param_shape is None:
+            return None
+        return self.range if self.range is not None else chain.default_range
 
 
 def check_inputs(s: RenderSettings) -> None:
@@ -85,7 +92,14 @@ def check_inputs(s: RenderSettings) -> None:
     if s.scheduler not in SCHEDULERS:
         raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
     if s.op is not None:
-        operators.spec(s.op)
+        chain = s.chain()
+        if chain.param_shape not in ((), None):
+            raise NetbendError(
+                f"--op {chain} takes a {chain.param_shape} parameter, and --feature {s.feature} gives one number "
+                "per frame; fix the parameter with an r= option"
+            )
+        if chain.param_shape is None and s.range is not None:
+            raise NetbendError(f"--range has nothing to set: --op {chain} takes no parameter")
     features.check(s.feature)
     out = Path(s.output)
     check_output(out, overwrite=s.overwrite)
@@ -123,13 +137,27 @@ def analyse(s: RenderSettings, audio: audio_io.Audio) -> Drive:
     values = features.compute(s.feature, audio, s.fps)
     if len(values) == 0:
         raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
-    r = mapping.to_range(values, *s.bend_range()) if s.op else np.zeros_like(values)
+    span = s.bend_range() if s.op else None
+    r = mapping.to_range(values, *span) if span else np.zeros_like(values)
+    if s.op:
+        _try_bend(s, r)
     return Drive(values, r)
 
 
-def _frame_generators(seed: int, frames: torch.Tensor) -> list[torch.Generator]:
-    # one CPU generator per frame, so stochastic samplers give the same frame at any batch size
-    states = [np.random.SeedSequence([seed, int(i)]).generate_state(1)[0] for i in frames]
+def _try_bend(s: RenderSettings, r: np.ndarray) -> None:
+    """Run the bend once on a small zero latent, so that a parameter outside the operator's
+    domain or an option that does not fit the latent fails now, not after the model loads."""
+    chain = s.chain()
+    if chain.param_shape is not None:
+        chain.check_params(torch.as_tensor(r, dtype=torch.float32))
+    w, h = s.size
+    chain(torch.zeros(1, 4, h // 8, w // 8), None if chain.param_shape is None else float(r[0]))
+
+
+def _frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
+    # one CPU generator per frame and use (0: sampler, 1: bend), so that random draws give
+    # the same frame at any batch size and the sampler's draws do not shift the bend's
+    states = [np.random.SeedSequence([seed, int(i), stream]).generate_state(1)[0] for i in frames]
     return [torch.Generator().manual_seed(int(st)) for st in states]
 
 
@@ -140,17 +168,20 @@ def frames(s: RenderSettings, model: models.StableDiffusion, drive: Drive) -> It
     cond = model.encode_text([s.prompt])  # (1, 77, D), encoded once per render
     uncond = model.encode_text([s.negative_prompt]) if s.guidance > 1 else None
     walk = NoiseWalk(model.latent_shape(*s.size), n_frames=n, seed=s.seed, walk=s.walk)
-    op = operators.get(s.op) if s.op else None
+    chain = s.chain() if s.op else None
     for start in range(0, n, s.batch):
         idx = torch.arange(start, min(start + s.batch, n))
         b = len(idx)
         scheduler.set_timesteps(s.steps, device=model.device)  # also resets multistep state
         x = walk(idx).to(model.device, model.dtype) * scheduler.init_noise_sigma  # (B, 4, h, w)
-        bend = LatentBend(op, s.bend_layer, torch.as_tensor(drive.r[idx.numpy()])) if op else None
+        bend = None
+        if chain is not None:
+            r = torch.as_tensor(drive.r[idx.numpy()]) if chain.param_shape is not None else None
+            bend = LatentBend(chain, s.bend_layer, r, _frame_generators(s.seed, idx, stream=1))
         denoise = guided_denoiser(
             model.unet, cond.expand(b, -1, -1), None if uncond is None else uncond.expand(b, -1, -1), s.guidance
         )
-        latents = sample(denoise, scheduler, x, callback=bend, generator=_frame_generators(s.seed, idx))
+        latents = sample(denoise, scheduler, x, callback=bend, generator=_frame_generators(s.seed, idx, stream=0))
         yield from model.decode(latents)
 
 
@@ -196,7 +227,8 @@ def _sidecar(s: RenderSettings, model: models.StableDiffusion, audio: audio_io.A
                   "duration_s": audio.duration},
         "video": {"n_frames": drive.n_frames, "fps": s.fps, "width": s.size[0], "height": s.size[1]},
         "bend": None if s.op is None else {
-            "op": s.op, "layer": s.bend_layer, "range": list(s.bend_range()), "feature": s.feature,
+            "op": str(s.chain()), "layer": s.bend_layer, "feature": s.feature,
+            "range": None if s.bend_range() is None else list(s.bend_range()),
         },
         "frames": {
             "time_s": (np.arange(drive.n_frames) / s.fps).tolist(),
