@@ -239,8 +239,8 @@ class Chain:
     """Operators applied in order: ``(op1 | op2)(x, r) = op2(op1(x, r), r)``.
 
     The parameter ``r`` drives every operator in the chain that takes one and has no
-    fixed ``r=`` option; a chain may have at most one such driven operator kind of
-    parameter shape, so one audio driver feeds it.
+    fixed ``r=`` option; those must agree on the parameter's shape, since one audio
+    driver feeds them all.
     """
 
     def __init__(self, ops: Sequence[Operator]):
