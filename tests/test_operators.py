@@ -82,6 +82,16 @@ def test_random_operators_are_deterministic_given_generators(name):
     assert not torch.equal(a, op(x, 1.0, generator=generators(2, 6)))
 
 
+@FAST
+@given(shape=shapes, seed=seeds, angles=st.lists(st.floats(-7, 7), min_size=6, max_size=6))
+def test_rotate_six_keeps_norm_and_is_periodic(shape, seed, angles):
+    x = tensor(shape_for("rotate_six", *shape), seed)
+    op = operators.get("rotate_six")
+    a = torch.tensor(angles)
+    torch.testing.assert_close(op(x, a).norm(dim=1), x.norm(dim=1), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(op(x, a + 2 * math.pi), op(x, a), atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ROTATIONS + ["rotate_plane"])
 @FAST
 @given(shape=shapes, seed=seeds, a=st.floats(-7, 7), b=st.floats(-7, 7))
@@ -165,11 +175,20 @@ def test_point_wise_known_answers():
 def test_non_finite_results_follow_one_rule():
     big = torch.finfo(torch.float32).max
     zero_and_neg = torch.tensor([[[[0.0, -4.0]]]])
-    assert get_values("log", zero_and_neg, 2.0) == [-big, 2.0]  # log 0 -> most negative finite
+    tiny = torch.finfo(torch.float32).tiny
+    # log: |x| is taken no smaller than the smallest normal float, for any base
+    assert get_values("log", zero_and_neg, 2.0) == pytest.approx([math.log2(tiny), 2.0])
+    assert get_values("log", zero_and_neg, 0.5) == pytest.approx([-math.log2(tiny), -2.0])
+    chained = operators.parse("log:r=2 | normalize_mean | multiply:r=2")(torch.zeros(1, 4, 4, 4))
+    assert torch.isfinite(chained).all()  # nothing downstream overflows
     assert get_values("power", zero_and_neg, 0.5) == [0.0, 0.0]  # (-4) ** 0.5 is NaN -> 0
     assert get_values("power", zero_and_neg, -1.0) == [big, -0.25]  # 0 ** -1 is +Inf -> largest finite
-    half = operators.get("log")(zero_and_neg.half(), 2.0)
-    assert half.flatten()[0].item() == -torch.finfo(torch.float16).max
+    half = torch.ones(1, 1, 1, 1, dtype=torch.float16)
+    assert operators.get("inversion")(half, 1e-6).item() == torch.finfo(torch.float16).max  # 1e6 > fp16 max
+    # float16 latents: the base is not rounded to half precision before log (1.0004 -> 1)
+    y = operators.get("log")(torch.full((1, 1, 1, 1), 2.0, dtype=torch.float16), 1.0004)
+    assert y.item() == pytest.approx(math.log(2) / math.log(1.0004), rel=1e-3)
+    assert torch.isfinite(operators.get("expm")(torch.full((2, 4, 8, 8), 3.0, dtype=torch.float16))).all()
 
 
 def get_values(name, x, r):
@@ -205,11 +224,13 @@ def test_any_point_wise_operator_can_be_restricted():
     assert torch.equal(m[m != x], (x * 10)[m != x])
 
 
-def test_add_gaussian_is_a_centred_bump():
+def test_add_gaussian_is_a_centred_round_bump():
     y = operators.get("add_gaussian")(torch.zeros(1, 2, 11, 11), 3.0)
     assert y[0, :, 5, 5].tolist() == [3.0, 3.0]  # the centre of a -5..5 grid
     torch.testing.assert_close(y[0, 0, 5, 5 + 1], torch.tensor(3.0 * math.exp(-1 / (2 * 1.5**2))))
     assert torch.equal(y, y.flip(-1)) and torch.equal(y, y.flip(-2))
+    wide = operators.get("add_gaussian")(torch.zeros(1, 1, 7, 11), 1.0)[0, 0]  # the same spacing on both axes
+    torch.testing.assert_close(wide[3, 5 + 2], wide[3 + 2, 5])
 
 
 def test_hadamard_matrices():
@@ -252,8 +273,30 @@ def test_dilate_and_erode_known_answers():
     block[..., 1:4, 1:4] = 1
     e = operators.get("erode", k=3)(block)
     assert e[0, 0].sum() == 1 and e[0, 0, 2, 2] == 1
-    g = operators.get("gradient", k=3)(block)
-    torch.testing.assert_close(g, operators.get("dilate", k=3)(block) - e)
+    g = operators.get("gradient", k=3)(block)[0, 0]
+    ring = torch.zeros(5, 5)
+    ring[:, :] = 1
+    ring[2, 2] = 0  # dilation fills the whole 5x5, erosion keeps only the centre
+    assert torch.equal(g, ring)
+
+
+def test_even_kernel_anchors_like_the_papers_k4():
+    # kornia anchors an even element off centre: an impulse at (2, 2) spreads 2 pixels
+    # up and left and 1 down and right, as in the paper's k = 4 figures made with kornia
+    d = operators.get("dilate", k=4)(impulse())[0, 0]
+    expected = torch.zeros(5, 5)
+    expected[0:4, 0:4] = 1
+    assert torch.equal(d, expected)
+
+
+def test_channels_last_and_non_contiguous_inputs():
+    x = tensor((2, 4, 8, 8), 11)
+    cl = x.to(memory_format=torch.channels_last)
+    for name in ("expm", "rotate_r1", "dilate", "normalize_l2", "hadamard_spatial"):
+        op = operators.get(name)
+        r = 0.5 if operators.spec(name).takes_param else None
+        torch.testing.assert_close(op(cl, r), op(x, r))
+        torch.testing.assert_close(op(x.transpose(2, 3), r), op(x.transpose(2, 3).contiguous(), r))
 
 
 def test_sobel_known_answer_on_a_step_edge():
@@ -301,7 +344,7 @@ def test_chains_apply_in_order_and_parse_like_python():
     (lambda: operators.get("spin"), "unknown operator 'spin'.*rotate_r1"),
     (lambda: operators.get("add", channel=1), "no option channel"),
     (lambda: operators.get("negate", r=1), "takes no parameter"),
-    (lambda: operators.get("add")(torch.zeros(2, 4, 4, 4), torch.zeros(5)), r"r of shape"),
+    (lambda: operators.get("add")(torch.zeros(2, 4, 4, 4), torch.zeros(5)), r"'add' needs r of shape"),
     (lambda: operators.get("add")(torch.zeros(4, 4), 1.0), r"\(C, H, W\)"),
     (lambda: operators.get("rotate_r3")(torch.zeros(1, 3, 4, 4), 1.0), r"rotate_r3.*at least 4 channels"),
     (lambda: operators.get("inversion")(torch.zeros(1, 4, 2, 2), 0.0), "inversion.*r = 0"),
@@ -312,10 +355,19 @@ def test_chains_apply_in_order_and_parse_like_python():
     (lambda: operators.get("add_slice", axis="depth")(torch.zeros(1, 4, 2, 2), 1.0), "'add_slice'.*axis.*'depth'"),
     (lambda: operators.get("add_slice", axis="row", index=64)(torch.zeros(1, 4, 64, 64), 1.0), "'add_slice'.*row index 64:65 is outside 0:64"),
     (lambda: operators.get("reflect", channel=4)(torch.zeros(1, 4, 2, 2)), "'reflect'.*channel"),
-    (lambda: operators.get("add", region="diagonal:3"), "region must be AXIS:INDEX"),
-    (lambda: operators.get("add", fraction=1.5), "fraction must be in"),
-    (lambda: operators.get("clamp", lo=1, hi=0)(torch.zeros(1, 1, 1, 1)), "lo <= hi"),
-    (lambda: operators.get("normalize_mean", axis=3)(torch.zeros(1, 1, 1, 1)), "axis must be"),
+    (lambda: operators.get("add", region="diagonal:3"), "'add': region must be AXIS:INDEX.*'diagonal:3'"),
+    (lambda: operators.get("multiply", region="row:70")(torch.zeros(1, 4, 64, 64), 2.0), "'multiply': row index 70:71 is outside 0:64"),
+    (lambda: operators.get("add", fraction=1.5), "'add': fraction must be in \\[0, 1\\], got 1.5"),
+    (lambda: operators.get("clamp", lo=1, hi=0)(torch.zeros(1, 1, 1, 1)), "'clamp' needs lo <= hi, got lo=1"),
+    (lambda: operators.get("normalize_mean", axis=3)(torch.zeros(1, 1, 1, 1)), "'normalize_mean': axis must be .*got 3"),
+    (lambda: operators.parse("add:r=1/2"), "'add': option r must be a finite number, got '1/2'"),
+    (lambda: operators.parse("add:r=nan"), "'add': option r must be a finite number, got nan"),
+    (lambda: operators.parse("reflect:channel=true"), "'reflect': option channel must be an integer, got True"),
+    (lambda: operators.parse("rotate_plane:i=1.0"), "'rotate_plane': option i must be an integer, got 1.0"),
+    (lambda: operators.parse("clamp:lo=nan"), "'clamp': option lo must be a finite number"),
+    (lambda: operators.parse("dilate:k=true"), "'dilate': option k must be an integer"),
+    (lambda: operators.parse("add:r=1,r=2"), "option r of operator 'add' is given twice"),
+    (lambda: operators.get("add_gaussian", sigma=0.0)(torch.zeros(1, 1, 3, 3), 1.0), "'add_gaussian': sigma must be positive"),
     (lambda: operators.get("hadamard_spatial")(torch.zeros(1, 4, 4, 6)), "power-of-two size, got 6"),
     (lambda: operators.get("dilate", k=0), None),  # k is checked when applied
     (lambda: operators.parse("rotate_r1 |"), "empty operator"),
@@ -336,7 +388,10 @@ def test_registry_covers_the_paper_with_its_ranges():
     ranges = {"add": (0, 5), "subtract": (0, 5), "multiply": (0, 10), "add_noise": (0, 3), "threshold": (0, 4),
               "soft_threshold": (0, 2), "inversion": (0, 5), "log": (0, 10)}
     for name, span in ranges.items():
-        assert operators.spec(name).default_range == span
+        entry = operators.spec(name)
+        assert (entry.paper_range or entry.default_range) == span
+    # where the paper's range reaches an undefined value, the default stops short of it
+    assert operators.spec("inversion").default_range[0] > 0 and operators.spec("log").default_range[0] > 1
     for name in ROTATIONS:
         assert operators.spec(name).default_range == (0.0, 2 * math.pi)
     for name in operators.names():

@@ -5,9 +5,14 @@ options ``region`` (``"channel:I"``, ``"row:I"``, ``"column:I"``, or ``AXIS:STAR
 and ``fraction`` (a random fraction of the elements), which restrict it to part of the
 tensor (see `restrict`).
 
-Non-finite results: where an operator would turn finite input into NaN or ±Inf (``log``
-of 0, ``power`` of a negative number to a fractional r, ``power`` of 0 to a negative r),
-NaN becomes 0 and ±Inf the dtype's largest finite value of that sign (`finite`).
+Non-finite results: where an operator would turn finite input into NaN or ±Inf
+(``power`` of a negative number to a fractional r or of 0 to a negative r, ``inversion``
+with a tiny r in float16), NaN becomes 0 and ±Inf the dtype's largest finite value of that
+sign (`finite`). ``log`` takes |x| no smaller than the smallest normal float32, so log 0 is
+a large finite number (about -87 / ln r), not an infinity.
+
+Restrictions select where an operator's output is kept; an operator whose output depends
+on the whole tensor (``rescale``) still computes it over the whole tensor.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ AXES = {"channel": 1, "row": 2, "column": 3}  # axis of (B, C, H, W)
 def _b(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(B,) parameter -> (B, 1, 1, 1) in x's dtype, to broadcast over (B, C, H, W)."""
     return r.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+
+
+def _b32(r: torch.Tensor) -> torch.Tensor:
+    """(B,) parameter -> (B, 1, 1, 1) float32, for operators computed in float32 whatever x's dtype."""
+    return r.float().view(-1, 1, 1, 1)
 
 
 def finite(y: torch.Tensor) -> torch.Tensor:
@@ -74,13 +84,13 @@ def check_restriction(name: str, region: str | None, fraction: float | None) -> 
         _fraction(name, fraction)
 
 
-def restrict(x: torch.Tensor, y: torch.Tensor, *, region: str | None, fraction: float | None,
+def restrict(name: str, x: torch.Tensor, y: torch.Tensor, *, region: str | None, fraction: float | None,
              generator: list[torch.Generator] | None) -> torch.Tensor:
-    """Keep ``y`` (an operator's output) only inside ``region`` and/or a random ``fraction``
-    of the elements; elsewhere keep ``x``. x, y: (B, C, H, W)."""
+    """Keep ``y`` (operator ``name``'s output) only inside ``region`` and/or a random
+    ``fraction`` of the elements; elsewhere keep ``x``. x, y: (B, C, H, W)."""
     mask = torch.ones((1, 1, 1, 1), dtype=torch.bool, device=x.device)
     if region is not None:
-        mask = mask & slice_mask("region", x, *parse_region("region", region))
+        mask = mask & slice_mask(name, x, *parse_region(name, region))
     if fraction is not None:
         mask = mask & (rand(x.shape[1:], x, generator) < fraction)
     return torch.where(mask, y, x)
@@ -138,10 +148,10 @@ def _nonzero(r: torch.Tensor) -> None:
                            "map the feature onto a range without 0, e.g. --range 0.1:5")
 
 
-@register("inversion", family="point-wise", default_range=(0.0, 5.0), validate=_nonzero,
+@register("inversion", family="point-wise", default_range=(0.2, 5.0), paper_range=(0.0, 5.0), validate=_nonzero,
           description="1/r - x (undefined at r = 0)")
 def inversion(x, r):
-    return (1.0 / _b(r, x).float()).to(x.dtype) - x
+    return finite((1.0 / _b32(r) - x.float()).to(x.dtype))
 
 
 @register("negate", family="point-wise", param_shape=None, description="-x")
@@ -161,17 +171,17 @@ def _log_base(r: torch.Tensor) -> None:
                            "map the feature onto a range such as --range 1.5:10")
 
 
-@register("log", family="point-wise", default_range=(0.0, 10.0), validate=_log_base,
-          description="logarithm base r of |x| (r > 0, r != 1; log 0 -> most negative finite value)")
+@register("log", family="point-wise", default_range=(1.5, 10.0), paper_range=(0.0, 10.0), validate=_log_base,
+          description="logarithm base r of |x| (r > 0, r != 1; |x| below the smallest normal float counts as it)")
 def log(x, r):
-    y = torch.log(x.float().abs()) / torch.log(_b(r, x).float())
-    return finite(y.to(x.dtype))
+    tiny = torch.finfo(torch.float32).tiny
+    return finite((torch.log(x.float().abs().clamp(min=tiny)) / torch.log(_b32(r))).to(x.dtype))
 
 
 @register("power", family="point-wise", default_range=(0.0, 3.0), identity=1.0,
           description="x to the power r (NaN from negative x and fractional r -> 0)")
 def power(x, r):
-    return finite(torch.pow(x.float(), _b(r, x).float()).to(x.dtype))
+    return finite(torch.pow(x.float(), _b32(r)).to(x.dtype))
 
 
 @register("clamp", family="point-wise", param_shape=None, description="clamp to [lo, hi]")
@@ -195,16 +205,19 @@ def rescale(x, *, lo=-1.0, hi=1.0):
 @register("add_gaussian", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r times a centred 2-D Gaussian bump (sigma on a -5..5 grid) to every channel")
 def add_gaussian(x, r, *, sigma=1.5):
+    if not sigma > 0:
+        raise NetbendError(f"operator 'add_gaussian': sigma must be positive, got {sigma}")
     h, w = x.shape[-2:]
-    v = torch.linspace(-5, 5, h, device=x.device).view(-1, 1)
-    u = torch.linspace(-5, 5, w, device=x.device).view(1, -1)
+    step = 10.0 / max(max(h, w) - 1, 1)  # the longer side spans -5..5; both axes share the spacing
+    v = ((torch.arange(h, device=x.device) - (h - 1) / 2) * step).view(-1, 1)
+    u = ((torch.arange(w, device=x.device) - (w - 1) / 2) * step).view(1, -1)
     bump = torch.exp(-(u**2 + v**2) / (2 * sigma**2))  # (H, W), 1 at the centre
     return x + _b(r, x) * bump.to(x.dtype)
 
 
 @register("add_slice", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r to one channel, row or column (or an index range START:STOP)")
-def add_slice(x, r, *, axis="row", index=0):
+def add_slice(x, r, *, axis="row", index="0"):
     start, _, stop = str(index).partition(":")
     try:
         start, stop = int(start), int(stop) if stop else int(start) + 1

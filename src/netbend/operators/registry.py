@@ -36,6 +36,7 @@ class OperatorSpec:
     identity: Any  # the r that leaves x unchanged (a float, or nested lists for a matrix), if there is one
     description: str
     validate: Callable[[torch.Tensor], None] | None = None  # raises NetbendError for r outside the domain
+    paper_range: tuple[float, float] | None = None  # the paper's range, where it differs from default_range
 
     @property
     def random(self) -> bool:
@@ -77,6 +78,7 @@ def register(
     default_range: tuple[float, float] | None = None,
     identity: Any = None,
     validate: Callable[[torch.Tensor], None] | None = None,
+    paper_range: tuple[float, float] | None = None,
 ) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
     """Decorator: add the function to the registry under ``name``."""
     if family not in FAMILIES:
@@ -85,7 +87,8 @@ def register(
     def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         if name in _REGISTRY:
             raise ValueError(f"operator {name!r} is already registered")
-        _REGISTRY[name] = OperatorSpec(name, family, fn, param_shape, default_range, identity, description, validate)
+        _REGISTRY[name] = OperatorSpec(name, family, fn, param_shape, default_range, identity, description, validate,
+                                       paper_range)
         return fn
 
     return add
@@ -144,10 +147,14 @@ class Operator:
         self.fixed_r = options.pop("r", None)
         if self.fixed_r is not None and not spec.takes_param:
             raise NetbendError(f"operator {spec.name!r} takes no parameter r")
+        if self.fixed_r is not None and spec.param_shape == ():
+            self.fixed_r = _checked_option(spec.name, "r", self.fixed_r, 0.0)
         unknown = set(options) - set(spec.options)
         if unknown:
             known = ", ".join(spec.options) or "none"
             raise NetbendError(f"operator {spec.name!r} has no option {', '.join(sorted(unknown))}; its options: {known}")
+        defaults = spec.options
+        options = {k: _checked_option(spec.name, k, v, defaults[k]) for k, v in options.items()}
         self.spec = spec
         self.own_options = {k: v for k, v in options.items() if k not in spec.restrictions}
         self.region = options.get("region") if "region" in spec.restrictions else None
@@ -216,7 +223,7 @@ class Operator:
         if self.region is not None or self.fraction is not None:
             from .pointwise import restrict
 
-            y = restrict(xb, y, region=self.region, fraction=self.fraction, generator=gens)
+            y = restrict(self.spec.name, xb, y, region=self.region, fraction=self.fraction, generator=gens)
         return y if x.ndim == 4 else y[0]
 
     def _param(self, r: float | torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
@@ -233,6 +240,33 @@ class Operator:
                 f"operator {self.spec.name!r} needs r of shape {shape} or {(x.shape[0], *shape)}, got {tuple(r.shape)}"
             )
         return r
+
+
+def _checked_option(op: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` if it has the type of the option's default (ints for int options, finite
+    numbers for float options); a `NetbendError` naming operator, option and value otherwise."""
+    import math
+
+    def bad(kind: str) -> NetbendError:
+        return NetbendError(f"operator {op!r}: option {key} must be {kind}, got {value!r}")
+
+    if default is None:  # region, fraction, axis=None: checked by the operator itself
+        if isinstance(value, bool):
+            raise bad("a number or a name")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
+        value = float(value)
+    elif isinstance(default, str) and not isinstance(value, (str, int)):
+        raise bad("a name")
+    return value
 
 
 class Chain:
@@ -333,9 +367,12 @@ def parse(text: str) -> Chain:
         options = {}
         for item in filter(None, (s.strip() for s in rest.split(","))) if rest else []:
             key, eq, value = item.partition("=")
-            if not eq or not key.strip():
+            key = key.strip()
+            if not eq or not key:
                 raise NetbendError(f"option {item!r} of operator {name.strip()!r} must look like key=value")
-            options[key.strip()] = _value(value)
+            if key in options:
+                raise NetbendError(f"option {key} of operator {name.strip()!r} is given twice")
+            options[key] = _value(value)
         links.append(get(name.strip(), **options))
     return Chain(links)
 
@@ -377,7 +414,9 @@ def describe(name: str | None = None) -> str:
         f"{s.name}: {s.description}",
         f"  family      {s.family}",
         f"  parameter   {_fmt_param(s)}" + ("" if s.param_shape is None else " (r, driven by audio)"),
-        f"  range       {_fmt_range(s)}",
+        f"  range       {_fmt_range(s)}" + (f" (the paper's: {_fmt_value(s.paper_range[0])}..{_fmt_value(s.paper_range[1])},"
+                                               " which reaches a value where the operator is undefined)"
+                                               if s.paper_range else ""),
         f"  identity    {'-' if s.identity is None else s.identity}",
         f"  random      {'yes (seeded per frame)' if s.random else 'no'}",
         "  options     " + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "none"),

@@ -140,4 +140,6 @@ def expm(x):
     h, w = x.shape[-2:]
     if h != w:
         raise NetbendError(f"operator 'expm' needs square channels (H = W), got {h}x{w}")
-    return torch.linalg.matrix_exp(x.float()).to(x.dtype)
+    from .pointwise import finite
+
+    return finite(torch.linalg.matrix_exp(x.float().contiguous()).to(x.dtype))
