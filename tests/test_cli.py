@@ -138,3 +138,36 @@ def test_render_takes_a_chain_and_a_range_with_pi(tmp_path, wav, capsys):
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["bend"]["op"] == "rotate_r1 | normalize_max"
     assert side["bend"]["range"] == pytest.approx([1.5707963, 4.712389])
+
+
+def test_features_writes_csv_and_plot(tmp_path, wav, capsys):
+    import csv
+
+    from PIL import Image
+
+    clip = wav(2.0, sr=22050)
+    out_csv, out_png = tmp_path / "f.csv", tmp_path / "f.png"
+    code, stdout, err = run(capsys, "features", str(clip), "--fps", "25", "--feature", "rms,centroid,chroma,flux",
+                            "--smooth", "median:3,envelope:0.7", "--csv", str(out_csv), "--plot", str(out_png))
+    assert code == 0, err
+    rows = list(csv.reader(out_csv.open()))
+    assert rows[0] == ["frame", "time", "rms", "centroid", *[f"chroma_{i}" for i in range(12)], "flux"]
+    assert len(rows) == 1 + 50  # floor(2.0 s * 25 fps) frames
+    assert rows[2][:2] == ["1", "0.040000"]
+    raw_rms = [float(r[2]) for r in rows[1:]]
+    code, _, _ = run(capsys, "features", str(clip), "--fps", "25", "--feature", "rms", "--smooth", "median:3,envelope:0.7",
+                     "--csv", str(out_csv), "--smoothed")
+    smooth_rms = [float(r[2]) for r in list(csv.reader(out_csv.open()))[1:]]
+    assert smooth_rms != raw_rms and len(smooth_rms) == 50
+    img = Image.open(out_png)
+    assert img.format == "PNG" and img.height > img.width / 3  # four stacked panels
+    assert "50 frames" in stdout and "median:3,envelope:0.7" in stdout
+
+
+def test_features_list_and_errors(tmp_path, wav, capsys):
+    code, out, _ = run(capsys, "features", "--list")
+    assert code == 0 and all(name in out for name in ("rms", "centroid", "beat", "encodec", "chroma", "bands"))
+    code, _, err = run(capsys, "features", str(wav(0.5)), "--feature", "rms,loud")
+    assert_one_line_error(code, err, "unknown feature 'loud'")
+    code, _, err = run(capsys, "features", str(wav(0.5)), "--smooth", "median:4")
+    assert_one_line_error(code, err, "odd")

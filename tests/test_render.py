@@ -43,7 +43,7 @@ def test_render_writes_mp4_with_all_frames_audio_and_sidecar(tmp_path, wav, tiny
     side = json.loads(result.sidecar.read_text())
     assert side["settings"]["op"] == "rotate_r1" and side["bend"]["layer"] == STEPS
     assert side["model"]["source"] == "tiny" and side["netbend"]
-    assert len(side["frames"]["rms"]) == len(side["frames"]["r"]) == 25
+    assert len(side["frames"]["feature"]) == len(side["frames"]["r"]) == 25 and side["bend"]["feature"] == "rms"
     r = np.array(side["frames"]["r"])
     assert r.min() == 0 and r.max() == pytest.approx(2 * np.pi)  # min-max onto the rotation range
     assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed into place
@@ -183,8 +183,8 @@ def test_a_chain_without_parameter_bends_every_frame(tmp_path, wav, tiny_model):
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    ({"op": "inversion"}, r"'inversion' is undefined at r = 0.*--range 0.1:5"),
-    ({"op": "log"}, r"'log' needs a base r > 0 and r != 1, got r = 0"),
+    ({"op": "inversion", "range": (0, 5)}, r"'inversion' is undefined at r = 0.*--range 0.1:5"),
+    ({"op": "log", "range": (0, 10)}, r"'log' needs a base r > 0 and r != 1, got r = 0"),
     ({"op": "expm", "size": (64, 48)}, r"'expm' needs square channels \(H = W\), got 6x8"),
     ({"op": "add_slice:axis=row,index=8"}, r"row index 8:9 is outside 0:8"),
 ])
@@ -195,10 +195,45 @@ def test_operator_domain_errors_come_before_the_model_loads(tmp_path, wav, kw, m
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    ({"op": "rotate_six"}, r"takes a \(6,\) parameter"),
     ({"op": "negate", "range": (0, 1)}, "--range has nothing to set"),
     ({"op": "rotate_r1 |"}, "empty operator"),
 ])
 def test_check_inputs_rejects_bad_chains(tmp_path, kw, message):
     with pytest.raises(NetbendError, match=message):
         check_inputs(settings(tmp_path, "clip.wav", **kw))
+
+
+def test_smoothing_stem_and_curve_drive_the_render(tmp_path, wav, tiny_model):
+    song = wav(1.0, name="song.wav")
+    stem = tmp_path / "drums.wav"
+    import soundfile
+
+    t = np.arange(16000) / 16000
+    soundfile.write(stem, (np.sin(2 * np.pi * 200 * t) * (t > 0.5)).astype(np.float32), 16000)  # silent, then loud
+    s = settings(tmp_path, song, op="rotate_r1", layer=STEPS, stem=str(stem), smooth="median:3", curve="exp")
+    result = render(s, model=tiny_model, progress=False)
+    side = json.loads(result.sidecar.read_text())
+    feature, smoothed, r = (np.array(side["frames"][k]) for k in ("feature", "smoothed", "r"))
+    assert np.all(feature[:5] == 0) and np.all(feature[6:] > 0.5)  # from the stem, not the song
+    np.testing.assert_allclose(smoothed, __import__("netbend").smoothing.median(feature, 3))
+    np.testing.assert_allclose(r, __import__("netbend").mapping.to_range(smoothed, 0, 2 * np.pi, curve="exp"))
+    assert side["bend"]["stem"] == str(stem) and side["bend"]["smooth"] == "median:3"
+
+
+@pytest.mark.parametrize(("op", "feature"), [("rotate_six", "encodec:d=6:reduce=pca:model=tiny"),
+                                             ("matrix", "mfcc:n=16")])
+def test_multi_dimensional_features_drive_six_angles_and_matrices(tmp_path, wav, tiny_model, op, feature):
+    clip = wav(1.0, sr=24000)
+    s = settings(tmp_path, clip, op=op, feature=feature, layer=STEPS)
+    drive = analyse(s, audio.load(clip))
+    shape = (6,) if op == "rotate_six" else (4, 4)
+    assert drive.r.shape == (10, *shape)
+    plain = render_frames(settings(tmp_path, clip), tiny_model)
+    bent = render_frames(s, tiny_model)
+    assert (bent != plain).mean() > 0.05
+
+
+def test_feature_dimension_must_fit_the_operator(tmp_path, wav):
+    s = settings(tmp_path, wav(0.5), op="rotate_six", feature="chroma", model="./no/such/model")
+    with pytest.raises(NetbendError, match=r"takes 6 number\(s\) per frame but --feature chroma gives 12; use encodec:d=6"):
+        render(s, progress=False)

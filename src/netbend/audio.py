@@ -86,7 +86,7 @@ def frame_count(n_samples: int, sr: int, fps: float) -> int:
     return math.floor(Fraction(n_samples) * _fps_fraction(fps) / sr)
 
 
-def frame_slices(y: np.ndarray, sr: int, fps: float) -> np.ndarray:
+def frame_slices(y: np.ndarray, sr: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Cut ``y`` into non-overlapping slices, one per video frame.
 
     Slice ``i`` starts at sample ``floor(i * sr / fps)`` (no drift for non-integer
@@ -97,14 +97,16 @@ def frame_slices(y: np.ndarray, sr: int, fps: float) -> np.ndarray:
     y : np.ndarray [shape=(n,)]
     sr : int  Hz
     fps : float  video frames per second
+    start, stop : int  only frames ``start:stop`` (to work through a long song in blocks)
 
     Returns
     -------
-    np.ndarray [shape=(frame_count(n, sr, fps), floor(sr / fps))]
+    np.ndarray [shape=(frame_count(n, sr, fps), floor(sr / fps))], or the rows start:stop
     """
     f = _fps_fraction(fps)
     n_frames = frame_count(len(y), sr, f)
+    stop = n_frames if stop is None else min(stop, n_frames)
     hop = sr * f.denominator  # slice i starts at i * hop // f.numerator
-    starts = np.arange(n_frames, dtype=np.int64) * hop // f.numerator
+    starts = np.arange(start, max(start, stop), dtype=np.int64) * hop // f.numerator
     length = hop // f.numerator
     return y[starts[:, None] + np.arange(length)]

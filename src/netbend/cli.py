@@ -51,7 +51,15 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
                    help="operator(s) bending the latent: NAME[:key=value,...] joined by '|', e.g. rotate_r1 or "
                         "'dilate:k=4 | normalize_mean:axis=0'; list them with `netbend ops`"
                         + (f" (default: {op})" if op else " (default: no bend)"))
-    b.add_argument("--feature", default="rms", help="audio feature driving the operator's parameter (default: %(default)s)")
+    b.add_argument("--feature", default="rms", help="audio feature driving the operator's parameter, e.g. rms, "
+                   "percussive.onset, encodec:d=6 (list: netbend features --list) (default: %(default)s)")
+    b.add_argument("--stem", default=None, metavar="FILE", help="read the feature from this audio file (a stem) "
+                   "instead of the soundtrack")
+    b.add_argument("--smooth", default=None, metavar="STEPS",
+                   help="smoothing, in order, e.g. median:21,envelope:0.7,gate:0.05 (the paper's)")
+    b.add_argument("--curve", default="linear", choices=["linear", "exp", "log"],
+                   help="shape of the mapping from feature to parameter (default: %(default)s)")
+    b.add_argument("--invert", action="store_true", help="map the feature's largest value to the range's low end")
     b.add_argument("--layer", type=int, default=None,
                    help="denoising step before which the latent is bent: 0 = initial noise, STEPS = final latent (default: STEPS)")
     b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
@@ -87,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=8.0, help="length of the synthesized track in seconds (default: %(default)s)")
     d.set_defaults(run=_demo)
 
+    f = sub.add_parser("features", help="analyse audio into per-frame features: CSV, plot, summary",
+                       description="Compute audio features per video frame (one non-overlapping slice of sr/fps "
+                                   "samples each), optionally smoothed; write a CSV and a plot.")
+    f.add_argument("audio", nargs="?", help="audio file")
+    f.add_argument("--list", action="store_true", help="list the features and their options")
+    f.add_argument("--feature", default="rms", help="comma-separated features (default: %(default)s)")
+    f.add_argument("--fps", type=float, default=20.0, help="video frame rate (default: %(default)s)")
+    f.add_argument("--smooth", default=None, metavar="STEPS", help="smoothing, e.g. median:21,envelope:0.7,gate:0.05")
+    f.add_argument("--stem", default=None, metavar="FILE", help="read the features from this file instead")
+    f.add_argument("--csv", default=None, help="write the values here, one row per frame")
+    f.add_argument("--plot", default=None, help="write a PNG with one panel per feature, raw and smoothed")
+    f.add_argument("--smoothed", action="store_true", help="CSV holds smoothed values instead of raw ones")
+    f.set_defaults(run=_features)
+
     o = sub.add_parser("ops", help="list the operators, or show one with its options",
                        description="The operator registry: family, parameter, default range of the audio mapping, "
                                    "description. Chains: NAME[:key=value,...] | NAME ...")
@@ -100,7 +122,8 @@ def _settings(args: argparse.Namespace, audio: str):
 
     return RenderSettings(
         audio=audio, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt, op=args.op,
-        feature=args.feature, layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
+        feature=args.feature, stem=args.stem, smooth=args.smooth, curve=args.curve, invert=args.invert,
+        layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
         scheduler=args.scheduler, model=args.model, fps=args.fps, seed=args.seed, size=args.size, walk=args.walk,
         batch=args.batch, device=args.device, overwrite=args.overwrite,
     )
@@ -144,6 +167,18 @@ def _demo(args: argparse.Namespace) -> None:
         wav.unlink(missing_ok=True)  # the track belongs to a video that was not made
         raise
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
+
+
+def _features(args: argparse.Namespace) -> None:
+    from .analysis import describe_features, run_features
+
+    if args.list:
+        print(describe_features())
+        return
+    if not args.audio:
+        raise NetbendError("give an AUDIO file (or --list)")
+    print(run_features(args.audio, feature_list=args.feature, fps=args.fps, smooth=args.smooth, stem=args.stem,
+                       csv=args.csv, plot=args.plot, smoothed=args.smoothed))
 
 
 def _ops(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, audio as audio_io, features, mapping, models, operators
+from . import __version__, audio as audio_io, features, mapping, models, operators, smoothing
 from .bends import LatentBend
 from .errors import NetbendError
 from .noise import NoiseWalk
@@ -35,7 +35,11 @@ class RenderSettings:
     prompt: str = "a floating orb"  # the paper's figure prompt
     negative_prompt: str = ""
     op: str | None = None  # operator chain, e.g. "rotate_r1 | normalize_max" (`netbend.operators.parse`); None: no bend
-    feature: str = "rms"  # audio feature that drives the operator's parameter r
+    feature: str = "rms"  # audio feature that drives the operator's parameter r (`netbend.features`)
+    stem: str | None = None  # read the feature from this audio file (a stem) instead of the soundtrack
+    smooth: str | None = None  # smoothing chain, e.g. "median:21,envelope:0.7,gate:0.05" (`netbend.smoothing`)
+    curve: str = "linear"  # how the feature's range maps onto r: linear, exp, log
+    invert: bool = False  # map the feature's largest value to the range's low end
     layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
     range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
     steps: int = 50  # the paper: DDIM, 50 steps
@@ -93,14 +97,12 @@ def check_inputs(s: RenderSettings) -> None:
         raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
     if s.op is not None:
         chain = s.chain()
-        if chain.param_shape not in ((), None):
-            raise NetbendError(
-                f"--op {chain} takes a {chain.param_shape} parameter, and --feature {s.feature} gives one number "
-                "per frame; fix the parameter with an r= option"
-            )
         if chain.param_shape is None and s.range is not None:
             raise NetbendError(f"--range has nothing to set: --op {chain} takes no parameter")
     features.check(s.feature)
+    smoothing.parse(s.smooth)
+    if s.curve not in mapping.CURVES:
+        raise NetbendError(f"--curve must be one of {', '.join(mapping.CURVES)}, got {s.curve!r}")
     out = Path(s.output)
     check_output(out, overwrite=s.overwrite)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
@@ -124,8 +126,9 @@ def check_output(out: Path, *, overwrite: bool) -> None:
 class Drive:
     """The audio feature of every frame and the operator parameter it maps to."""
 
-    feature: np.ndarray  # (n_frames,) raw feature values
-    r: np.ndarray  # (n_frames,) operator parameter per frame
+    feature: np.ndarray  # (n_frames,) or (n_frames, d) raw feature values
+    r: np.ndarray  # (n_frames, *param_shape) operator parameter per frame
+    smoothed: np.ndarray | None = None  # the feature after smoothing, as mapped onto r
 
     @property
     def n_frames(self) -> int:
@@ -133,25 +136,45 @@ class Drive:
 
 
 def analyse(s: RenderSettings, audio: audio_io.Audio) -> Drive:
-    """Compute the driving feature and map it onto the bend's range."""
-    values = features.compute(s.feature, audio, s.fps)
-    if len(values) == 0:
+    """Compute the driving feature (from the stem if there is one), smooth it, and map it onto the bend's range."""
+    n = audio_io.frame_count(audio.samples.shape[1], audio.sr, s.fps)
+    if n == 0:
         raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
-    span = s.bend_range() if s.op else None
-    r = mapping.to_range(values, *span) if span else np.zeros_like(values)
-    if s.op:
-        _try_bend(s, r)
-    return Drive(values, r)
+    source = audio_io.load(s.stem) if s.stem else audio
+    values = features.compute(s.feature, source, s.fps)
+    if len(values) != n:  # a stem of another length: cut, or hold its last value
+        values = values[:n] if len(values) > n else np.concatenate([values, np.repeat(values[-1:], n - len(values), 0)])
+    smoothed = smoothing.apply(values, smoothing.parse(s.smooth), s.fps)
+    chain = s.chain() if s.op else None
+    if chain is None or chain.param_shape is None:
+        if chain is not None:
+            _try_bend(s, None)
+        return Drive(values, np.zeros(n), smoothed)
+    r = mapping.to_range(smoothed, *s.bend_range(), curve=s.curve, invert=s.invert)
+    r = _fit_param(r, chain, s.feature)
+    _try_bend(s, r)
+    return Drive(values, r, smoothed)
 
 
-def _try_bend(s: RenderSettings, r: np.ndarray) -> None:
+def _fit_param(r: np.ndarray, chain: operators.Chain, feature: str) -> np.ndarray:
+    """(n, d) mapped values -> (n, *param_shape): a 16-d feature feeds a 4x4 matrix, a 6-d one six angles."""
+    shape = chain.param_shape
+    d = 1 if r.ndim == 1 else r.shape[1]
+    need = int(np.prod(shape)) if shape else 1
+    if d != need:
+        hint = {6: "encodec:d=6", 16: "encodec:d=16"}.get(need, "a one-number feature such as rms")
+        raise NetbendError(f"--op {chain} takes {need} number(s) per frame but --feature {feature} gives {d}; use {hint}")
+    return r.reshape(len(r), *shape)
+
+
+def _try_bend(s: RenderSettings, r: np.ndarray | None) -> None:
     """Run the bend once on a small zero latent, so that a parameter outside the operator's
     domain or an option that does not fit the latent fails now, not after the model loads."""
     chain = s.chain()
     if chain.param_shape is not None:
         chain.check_params(torch.as_tensor(r, dtype=torch.float32))
     w, h = s.size
-    chain(torch.zeros(1, 4, h // 8, w // 8), None if chain.param_shape is None else float(r[0]))
+    chain(torch.zeros(1, 4, h // 8, w // 8), None if chain.param_shape is None else torch.as_tensor(r[:1]))
 
 
 def _frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
@@ -227,12 +250,14 @@ def _sidecar(s: RenderSettings, model: models.StableDiffusion, audio: audio_io.A
                   "duration_s": audio.duration},
         "video": {"n_frames": drive.n_frames, "fps": s.fps, "width": s.size[0], "height": s.size[1]},
         "bend": None if s.op is None else {
-            "op": str(s.chain()), "layer": s.bend_layer, "feature": s.feature,
+            "op": str(s.chain()), "layer": s.bend_layer, "feature": s.feature, "stem": s.stem,
+            "smooth": s.smooth, "curve": s.curve, "invert": s.invert,
             "range": None if s.bend_range() is None else list(s.bend_range()),
         },
         "frames": {
             "time_s": (np.arange(drive.n_frames) / s.fps).tolist(),
-            s.feature: drive.feature.tolist(),
+            "feature": drive.feature.tolist(),
+            "smoothed": None if drive.smoothed is None else drive.smoothed.tolist(),
             "r": drive.r.tolist(),
         },
     }

@@ -1,0 +1,95 @@
+"""Neural features: EnCodec embeddings per frame, reduced to d dimensions (t-SNE or PCA)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NetbendError
+from . import register
+
+DEFAULT_ENCODEC = "facebook/encodec_48khz"
+
+
+def load_encodec(source: str):
+    """An EnCodec model: ``"tiny"`` (built in code, offline), a Hugging Face id or a local folder."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+
+    if source == "tiny":
+        config = EncodecConfig(
+            sampling_rate=48000, audio_channels=2, num_filters=4, hidden_size=8, num_residual_layers=1,
+            upsampling_ratios=[8, 5, 4, 2], codebook_size=16, codebook_dim=8, num_lstm_layers=1,
+            target_bandwidths=[1.5, 3.0], normalize=True, chunk_length_s=None, overlap=None,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return EncodecModel(config).eval()
+    try:
+        return EncodecModel.from_pretrained(source).eval()
+    except Exception as e:  # hub and file errors all mean "this model cannot be used"
+        reason = " ".join(str(e).split())[:160]
+        raise NetbendError(
+            f"cannot load EnCodec model {source!r}: {reason} -- download it where there is internet "
+            f"(`hf download {DEFAULT_ENCODEC} --local-dir DIR`) and pass encodec:model=DIR"
+        ) from e
+
+
+def encodec_embeddings(analysis, model_source: str) -> np.ndarray:
+    """One embedding per video frame: the encoder's latent frames averaged over the frame's slice.
+
+    The song is encoded in chunks of about 10 s (mono duplicated to stereo, at the model's
+    rate) rather than slice by slice; returns (n_frames, D).
+    """
+    import torch
+
+    from .rhythm import pool
+
+    model = load_encodec(model_source)
+    sr_model = model.config.sampling_rate
+    y = analysis.audio.mono
+    if analysis.audio.sr != sr_model:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=analysis.audio.sr, target_sr=sr_model)
+    hop = int(np.prod(model.config.upsampling_ratios))  # samples per latent frame
+    chunk = hop * max(1, (10 * sr_model) // hop)
+    frames = []
+    with torch.no_grad():
+        for start in range(0, len(y), chunk):
+            piece = torch.as_tensor(y[start:start + chunk], dtype=torch.float32)
+            stereo = piece.expand(1, model.config.audio_channels, -1)  # (1, channels, n)
+            latent = model.encoder(stereo)  # (1, D, T)
+            frames.append(latent[0].numpy())
+    latent = np.concatenate(frames, axis=1)  # (D, T), frame t covers samples from t * hop
+    pooled = pool(latent, hop, n_frames=analysis.n_frames, fps=analysis.fps, sr=sr_model)
+    return pooled if pooled.ndim == 2 else pooled[:, None]
+
+
+def reduce_dims(x: np.ndarray, d: int, method: str, seed: int = 0) -> np.ndarray:
+    """(n, D) -> (n, d) by ``"tsne"`` (exact, perplexity 15 as in the paper) or ``"pca"``."""
+    n = len(x)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        if d > min(x.shape):
+            raise NetbendError(f"encodec: pca needs d <= {min(x.shape)} (frames and embedding size), got d={d}")
+        return PCA(n_components=d, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = 15.0
+        if n <= perplexity:
+            raise NetbendError(f"encodec: t-SNE with perplexity 15 needs more than 15 frames, got {n}")
+        return TSNE(n_components=d, method="exact", perplexity=perplexity, random_state=seed, init="random").fit_transform(x)
+    raise NetbendError(f"encodec: reduce must be tsne or pca, got {method!r}")
+
+
+@register("encodec", "EnCodec embedding per frame reduced to d dims (tsne|pca); model: id, folder or tiny",
+          d=16, reduce="tsne", model=DEFAULT_ENCODEC)
+def encodec(analysis, d, reduce, model):
+    if not isinstance(d, int) or d < 1:
+        raise NetbendError(f"encodec: d must be a positive integer, got {d!r}")
+    key = ("encodec", model)
+    if key not in analysis.cache:
+        analysis.cache[key] = encodec_embeddings(analysis, model)
+    return reduce_dims(analysis.cache[key], d, reduce)
