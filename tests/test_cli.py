@@ -171,3 +171,36 @@ def test_features_list_and_errors(tmp_path, wav, capsys):
     assert_one_line_error(code, err, "unknown feature 'loud'")
     code, _, err = run(capsys, "features", str(wav(0.5)), "--smooth", "median:4")
     assert_one_line_error(code, err, "odd")
+
+
+def test_features_of_a_stem_follow_the_soundtrack(tmp_path, wav, capsys):
+    import csv
+
+    import numpy as np
+    import soundfile
+
+    song = wav(2.0, sr=22050)
+    stem = tmp_path / "stem.wav"
+    soundfile.write(stem, 0.5 * np.ones(16000, dtype=np.float32), 16000)  # 1 s, at another rate
+    out = tmp_path / "s.csv"
+    code, stdout, err = run(capsys, "features", str(song), "--stem", str(stem), "--feature", "rms", "--csv", str(out))
+    assert code == 0, err
+    rms = [float(r[2]) for r in list(csv.reader(out.open()))[1:]]
+    assert len(rms) == 40  # the soundtrack's frames
+    assert all(v == pytest.approx(0.5) for v in rms[:20]) and all(v == 0 for v in rms[20:])  # silence past its end
+    code, _, err = run(capsys, "features", str(tmp_path / "missing.wav"), "--stem", str(stem))
+    assert_one_line_error(code, err, "audio file not found")
+
+
+@pytest.mark.parametrize(("extra", "needles"), [
+    (["--plot", "{tmp}/f.txt"], ["--plot writes a PNG"]),
+    (["--csv", "{tmp}"], ["is a folder"]),
+    (["--smoothed", "--csv", "{tmp}/x.csv"], ["--smoothed", "--smooth"]),
+    (["--smooth", "gaussian:inf"], ["finite"]),
+    (["--feature", "bands:edges=300/100"], ["increasing"]),
+    (["--feature", "mfcc:n=0"], ["mfcc: n must be a positive integer"]),
+])
+def test_features_bad_options_are_one_line_errors(tmp_path, wav, capsys, extra, needles):
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    code, _, err = run(capsys, "features", str(wav(0.5)), *extra)
+    assert_one_line_error(code, err, *needles)

@@ -43,9 +43,26 @@ def test_paper_definition_on_a_bin_aligned_sine():
 
 def test_silence_gives_zeros_never_nan():
     a = make(np.zeros(22050), 22050)
-    for name in (*PAPER, "bands", "onset"):
+    for name in (*PAPER, "bands", "onset", "beat", "chroma", "mfcc", "percussive.rms"):
         values = features.compute(name, a, 20)
         assert np.all(values == 0), name
+    # silent stretches inside a song are 0 too (mfcc would give librosa's log floor there)
+    y = np.concatenate([sine(440, 22050, 1.0), np.zeros(22050)])
+    m = features.compute("mfcc", make(y, 22050), 20)
+    assert np.all(m[20:] == 0) and np.all(np.abs(m[:19]).sum(axis=1) > 0)
+
+
+def test_a_beat_on_a_frame_boundary_lights_one_frame():
+    from netbend.features import rhythm
+
+    analysis = features.Analysis(make(np.zeros(48000) + 0.1, 48000), 25)
+    original = rhythm.beat_times
+    rhythm.beat_times = lambda _: np.array([0.16])  # exactly the start of frame 4
+    try:
+        pulse = analysis.compute("beat")
+    finally:
+        rhythm.beat_times = original
+    assert pulse[3] < 1 and pulse[4] == 1 and pulse[5] == pytest.approx(math.exp(-0.04 / 0.15))
 
 
 def test_white_noise_has_a_large_spread_and_a_sine_a_small_one():
@@ -117,6 +134,17 @@ def test_missing_encodec_model_is_one_clear_line(tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_option_limits():
+    a = make(sine(440, 22050, 1.0), 22050)
+    assert features.compute("mfcc:n=200", a, 20).shape == (20, 200)
+    with pytest.raises(NetbendError, match=r"bands: no frequencies in band\(s\) 30000-40000 Hz"):
+        features.compute("bands:edges=0/1000/30000/40000", a, 20)
+    with pytest.raises(NetbendError, match="beat: decay must be positive seconds, got 'abc'"):
+        features.compute("beat:decay=abc", a, 20)
+    with pytest.raises(NetbendError, match="d=40 is more than the embedding's 8 dimensions"):
+        features.compute("encodec:model=tiny:d=40", make(sine(440, 24000, 1.0), 24000), 20)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("loudness", "unknown feature 'loudness'"),
     ("drums.rms", "unknown feature source 'drums'"),
@@ -160,7 +188,7 @@ def test_smoothing_chain_runs_in_order_per_dimension():
 
 @pytest.mark.parametrize(("text", "message"), [
     ("median:4", "odd"), ("envelope:1.5", r"\[0, 1\)"), ("gate:2", "fraction"), ("blur:3", "unknown smoothing"),
-    ("median", "takes 1"), ("ema:x", "numbers"), ("gaussian:0", "positive"),
+    ("median", "takes 1"), ("ema:x", "numbers"), ("gaussian:0", "positive"), ("gaussian:inf", "finite"),
 ])
 def test_smoothing_errors(text, message):
     with pytest.raises(NetbendError, match=message):

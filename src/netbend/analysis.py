@@ -9,6 +9,7 @@ import numpy as np
 
 from . import audio as audio_io, features, smoothing
 from .errors import NetbendError
+from .paths import check_output
 
 
 def describe_features() -> str:
@@ -32,28 +33,42 @@ def run_features(path: str, *, feature_list: str, fps: float, smooth: str | None
         raise NetbendError(f"--fps must be a positive number, got {fps}")
     requests = features.parse_list(feature_list)
     steps = smoothing.parse(smooth)
+    if smoothed and not steps:
+        raise NetbendError("--smoothed writes smoothed values: give --smooth too")
+    if plot and Path(plot).suffix.lower() != ".png":
+        raise NetbendError(f"--plot writes a PNG: give a name ending in .png, got {plot}")
     for out in (csv, plot):
-        if out and Path(out).is_dir():
-            raise NetbendError(f"output {out} is a folder")
-    song = audio_io.load(stem or path)
-    analysis = features.Analysis(song, fps)
-    if analysis.n_frames == 0:
+        if out:
+            check_output(Path(out), overwrite=True)
+    song = audio_io.load(path)
+    n = audio_io.frame_count(song.samples.shape[1], song.sr, fps)
+    if n == 0:
         raise NetbendError(f"audio {song.path} ({song.duration:.3f} s) is shorter than one frame at {fps} fps")
-    raw = {str(r): analysis.compute(r) for r in requests}
+    analysis = features.Analysis(audio_io.align(audio_io.load(stem), song) if stem else song, fps)
+    raw = {str(r): analysis.compute(r)[:n] for r in requests}
     smooth_values = {k: smoothing.apply(v, steps, fps) for k, v in raw.items()}
-    lines = [f"{song.path.name}: {song.duration:.2f} s at {song.sr} Hz, {analysis.n_frames} frames at {fps:g} fps"
+    lines = [f"{song.path.name}" + (f" (features of {Path(stem).name})" if stem else "")
+             + f": {song.duration:.2f} s at {song.sr} Hz, {n} frames at {fps:g} fps"
              + (f", smoothing {','.join(map(str, steps))}" if steps else "")]
     for k, v in raw.items():
         s = smooth_values[k]
         lines.append(f"  {k:<20} d={1 if v.ndim == 1 else v.shape[1]:<3} min {s.min():.4g}  max {s.max():.4g}  mean {s.mean():.4g}")
     if csv:
+        Path(csv).parent.mkdir(parents=True, exist_ok=True)
         _write_csv(csv, smooth_values if smoothed else raw, fps)
         lines.append(f"wrote {csv} ({'smoothed' if smoothed else 'raw'} values)")
     if plot:
         from .plotting import plot_features
 
         title = f"{song.path.name}  ({fps:g} fps" + (f", smoothing {','.join(map(str, steps))})" if steps else ", no smoothing)")
-        plot_features(plot, [(k, raw[k], smooth_values[k] if steps else None) for k in raw], fps=fps, title=title)
+        panels = []
+        for k, v in raw.items():
+            if v.ndim == 1 or not steps:
+                panels.append((k, v, smooth_values[k] if steps else None))
+            else:  # an image each for raw and smoothed
+                panels += [(f"{k} (raw)", v, None), (f"{k} (smoothed)", smooth_values[k], None)]
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_features(plot, panels, fps=fps, title=title)
         lines.append(f"wrote {plot}")
     return "\n".join(lines)
 

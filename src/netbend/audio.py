@@ -110,3 +110,15 @@ def frame_slices(y: np.ndarray, sr: int, fps: float, start: int = 0, stop: int |
     starts = np.arange(start, max(start, stop), dtype=np.int64) * hop // f.numerator
     length = hop // f.numerator
     return y[starts[:, None] + np.arange(length)]
+
+
+def align(stem: Audio, song: Audio) -> Audio:
+    """``stem`` cut to the song's length, or padded with silence to it (at the stem's own rate),
+    so that its features have the song's frames."""
+    import math
+
+    n = math.ceil(song.samples.shape[1] * stem.sr / song.sr)
+    samples = stem.samples[:, :n]
+    if samples.shape[1] < n:
+        samples = np.pad(samples, ((0, 0), (0, n - samples.shape[1])))
+    return Audio(samples, stem.sr, stem.path)

@@ -143,7 +143,8 @@ def _demo(args: argparse.Namespace) -> None:
     from . import demo
     from .render import render
 
-    from .render import check_inputs, check_output
+    from .paths import check_output
+    from .render import check_inputs
 
     tiny = args.model == "tiny"
     if args.steps is None:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from . import __version__, audio as audio_io, features, mapping, models, operators, smoothing
 from .bends import LatentBend
 from .errors import NetbendError
+from .paths import check_output
 from .noise import NoiseWalk
 from .sampling import SCHEDULERS, guided_denoiser, make_scheduler, sample
 from .video import VideoWriter
@@ -109,19 +110,6 @@ def check_inputs(s: RenderSettings) -> None:
         raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
 
 
-def check_output(out: Path, *, overwrite: bool) -> None:
-    """An output file can be written: not a folder, in a writable folder, not there yet unless ``overwrite``."""
-    if out.is_dir():
-        raise NetbendError(f"output {out} is a folder")
-    if out.exists() and not overwrite:
-        raise NetbendError(f"output {out} exists; pass --overwrite to replace it")
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise NetbendError(f"cannot write {out}: {parent} is not a writable folder")
-
-
 @dataclass
 class Drive:
     """The audio feature of every frame and the operator parameter it maps to."""
@@ -140,10 +128,8 @@ def analyse(s: RenderSettings, audio: audio_io.Audio) -> Drive:
     n = audio_io.frame_count(audio.samples.shape[1], audio.sr, s.fps)
     if n == 0:
         raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
-    source = audio_io.load(s.stem) if s.stem else audio
-    values = features.compute(s.feature, source, s.fps)
-    if len(values) != n:  # a stem of another length: cut, or hold its last value
-        values = values[:n] if len(values) > n else np.concatenate([values, np.repeat(values[-1:], n - len(values), 0)])
+    source = audio_io.align(audio_io.load(s.stem), audio) if s.stem else audio  # a stem: silence past its end
+    values = features.compute(s.feature, source, s.fps)[:n]
     smoothed = smoothing.apply(values, smoothing.parse(s.smooth), s.fps)
     chain = s.chain() if s.op else None
     if chain is None or chain.param_shape is None:

@@ -48,6 +48,8 @@ def parse(text: str | None) -> list[Step]:
             values = tuple(float(a) for a in args)
         except ValueError:
             raise NetbendError(f"smoothing {item!r}: arguments must be numbers") from None
+        if not all(np.isfinite(values)):
+            raise NetbendError(f"smoothing {item!r}: arguments must be finite numbers")
         _check(name, values, item)
         steps.append(Step(name, values))
     return steps

@@ -9,6 +9,7 @@ A feature is asked for by a short text, ``[SOURCE.]NAME[:key=value[:key=value...
 
 Every feature returns float64 of shape ``(n_frames,)`` or ``(n_frames, d)`` with
 ``n_frames = floor(duration * fps)``, frame ``i`` covering the audio from ``i / fps``.
+A silent frame (all its samples 0) is 0 in every feature, never NaN or Inf.
 """
 
 from __future__ import annotations
@@ -125,11 +126,18 @@ class Analysis:
     def compute(self, request: Request | str) -> np.ndarray:
         """The feature's values, float64, (n_frames,) or (n_frames, d)."""
         request = parse(request) if isinstance(request, str) else request
+        import warnings
+
         spec = FEATURES[request.name]
         target = self.source(request.source)
-        values = np.asarray(spec.fn(target, **{**spec.options, **dict(request.options)}), dtype=np.float64)
+        with warnings.catch_warnings():  # librosa warns about tuning on empty or silent frames
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.asarray(spec.fn(target, **{**spec.options, **dict(request.options)}), dtype=np.float64)
         assert values.shape[0] == self.n_frames, (request, values.shape, self.n_frames)
-        return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        if request.name != "rms":
+            values[target.compute("rms") == 0] = 0.0  # a silent frame is 0 in every feature
+        return values
 
 
 def compute(request: Request | str, audio: Audio, fps: float) -> np.ndarray:

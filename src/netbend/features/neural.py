@@ -23,7 +23,9 @@ def load_encodec(source: str):
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            return EncodecModel(config).eval()
+            model = EncodecModel(config).eval()
+            _seed_codebooks(model)
+            return model
     try:
         return EncodecModel.from_pretrained(source).eval()
     except Exception as e:  # hub and file errors all mean "this model cannot be used"
@@ -34,11 +36,31 @@ def load_encodec(source: str):
         ) from e
 
 
-def encodec_embeddings(analysis, model_source: str) -> np.ndarray:
-    """One embedding per video frame: the encoder's latent frames averaged over the frame's slice.
+def _seed_codebooks(model) -> None:
+    """Codebooks are buffers, all zero until trained. Fill each residual stage with latent
+    frames of a seeded test signal (k-means' usual starting point), so that the tiny model's
+    codes tell sounds apart."""
+    import torch
 
-    The song is encoded in chunks of about 10 s (mono duplicated to stereo, at the model's
-    rate) rather than slice by slice; returns (n_frames, D).
+    sr = model.config.sampling_rate
+    t = torch.arange(sr) / sr
+    signal = torch.sin(2 * torch.pi * 220 * t * (1 + t)) * (t * 8 % 1) + 0.3 * torch.randn(sr)
+    with torch.no_grad():
+        residual = model.encoder(signal.expand(1, model.config.audio_channels, -1))[0].T  # (T, D)
+        for layer in model.quantizer.layers:
+            book = layer.codebook.embed
+            book.copy_(residual[torch.randperm(len(residual))[: len(book)]])
+            nearest = torch.cdist(residual, book).argmin(dim=1)
+            residual = residual - book[nearest]
+
+
+def encodec_embeddings(analysis, model_source: str, representation: str = "codes") -> np.ndarray:
+    """One embedding per video frame, averaged over the frame's slice: (n_frames, D).
+
+    ``codes``: the quantised code vectors (the paper reduces these); ``latent``: the
+    encoder's continuous output. The song is encoded in the model's chunks (1 s for the 48
+    kHz model; 10 s if it has none), each scaled to unit RMS first when the model normalises
+    its input as in training, mono duplicated to stereo, at the model's sample rate.
     """
     import torch
 
@@ -51,14 +73,22 @@ def encodec_embeddings(analysis, model_source: str) -> np.ndarray:
         import librosa
 
         y = librosa.resample(y, orig_sr=analysis.audio.sr, target_sr=sr_model)
+    if representation not in ("codes", "latent"):
+        raise NetbendError(f"encodec: repr must be codes or latent, got {representation!r}")
     hop = int(np.prod(model.config.upsampling_ratios))  # samples per latent frame
-    chunk = hop * max(1, (10 * sr_model) // hop)
+    seconds = model.config.chunk_length_s or 10.0
+    chunk = hop * max(1, int(seconds * sr_model) // hop)
+    bandwidth = max(model.config.target_bandwidths)
     frames = []
     with torch.no_grad():
         for start in range(0, len(y), chunk):
             piece = torch.as_tensor(y[start:start + chunk], dtype=torch.float32)
+            if model.config.normalize:
+                piece = piece / (piece.square().mean().sqrt() + 1e-8)
             stereo = piece.expand(1, model.config.audio_channels, -1)  # (1, channels, n)
             latent = model.encoder(stereo)  # (1, D, T)
+            if representation == "codes":
+                latent = model.quantizer.decode(model.quantizer.encode(latent, bandwidth))
             frames.append(latent[0].numpy())
     latent = np.concatenate(frames, axis=1)  # (D, T), frame t covers samples from t * hop
     pooled = pool(latent, hop, n_frames=analysis.n_frames, fps=analysis.fps, sr=sr_model)
@@ -68,11 +98,14 @@ def encodec_embeddings(analysis, model_source: str) -> np.ndarray:
 def reduce_dims(x: np.ndarray, d: int, method: str, seed: int = 0) -> np.ndarray:
     """(n, D) -> (n, d) by ``"tsne"`` (exact, perplexity 15 as in the paper) or ``"pca"``."""
     n = len(x)
+    if d > x.shape[1]:
+        raise NetbendError(f"encodec: d={d} is more than the embedding's {x.shape[1]} dimensions "
+                           "(d=6 drives rotate_six, d=16 matrix)")
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        if d > min(x.shape):
-            raise NetbendError(f"encodec: pca needs d <= {min(x.shape)} (frames and embedding size), got d={d}")
+        if d > n:
+            raise NetbendError(f"encodec: pca needs d <= the number of frames ({n}), got d={d}")
         return PCA(n_components=d, random_state=seed).fit_transform(x)
     if method == "tsne":
         from sklearn.manifold import TSNE
@@ -84,12 +117,13 @@ def reduce_dims(x: np.ndarray, d: int, method: str, seed: int = 0) -> np.ndarray
     raise NetbendError(f"encodec: reduce must be tsne or pca, got {method!r}")
 
 
-@register("encodec", "EnCodec embedding per frame reduced to d dims (tsne|pca); model: id, folder or tiny",
-          d=16, reduce="tsne", model=DEFAULT_ENCODEC)
-def encodec(analysis, d, reduce, model):
-    if not isinstance(d, int) or d < 1:
+@register("encodec", "EnCodec code vectors per frame reduced to d dims (tsne|pca; d=16 -> matrix, d=6 -> "
+          "rotate_six); model: id, folder or tiny; repr: codes|latent", d=16, reduce="tsne", model=DEFAULT_ENCODEC,
+          repr="codes")
+def encodec(analysis, d, reduce, model, repr):
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         raise NetbendError(f"encodec: d must be a positive integer, got {d!r}")
-    key = ("encodec", model)
+    key = ("encodec", model, repr)
     if key not in analysis.cache:
-        analysis.cache[key] = encodec_embeddings(analysis, model)
+        analysis.cache[key] = encodec_embeddings(analysis, str(model), repr)
     return reduce_dims(analysis.cache[key], d, reduce)

@@ -9,9 +9,10 @@ from . import register
 
 
 def _hop(analysis) -> int:
-    """A power-of-two hop giving at least two librosa frames per video frame."""
+    """A power-of-two hop of at most a quarter video frame and 512 samples, so that an
+    onset lands in the frame it happens in."""
     per_frame = analysis.audio.sr / analysis.fps
-    return int(max(64, 2 ** np.floor(np.log2(per_frame / 2))))
+    return int(max(32, min(512, 2 ** np.floor(np.log2(per_frame / 4)))))
 
 
 def pool(values: np.ndarray, hop: int, *, n_frames: int, fps: float, sr: int, how: str = "mean") -> np.ndarray:
@@ -67,12 +68,14 @@ def beat_times(analysis) -> np.ndarray:
 
 @register("beat", "1 on each detected beat, decaying exponentially (decay: seconds) until the next", decay=0.15)
 def beat(analysis, decay):
-    if not decay > 0:
-        raise NetbendError(f"beat: decay must be positive seconds, got {decay}")
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < float("inf"):
+        raise NetbendError(f"beat: decay must be positive seconds, got {decay!r}")
     times = beat_times(analysis)
+    if len(times) == 0:
+        return np.zeros(analysis.n_frames)
     t = np.arange(analysis.n_frames) / analysis.fps  # frame starts
-    # the latest beat at or before the end of each frame
-    idx = np.searchsorted(times, t + 1.0 / analysis.fps, side="right") - 1
+    # the latest beat before the end of each frame (a beat on a boundary belongs to the later frame)
+    idx = np.searchsorted(times, t + 1.0 / analysis.fps, side="left") - 1
     since = np.where(idx >= 0, t - times[np.maximum(idx, 0)], np.inf)
     return np.exp(-np.maximum(since, 0.0) / decay)
 
@@ -90,8 +93,9 @@ def chroma(analysis):
 def mfcc(analysis, n):
     import librosa
 
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise NetbendError(f"mfcc: n must be a positive integer, got {n!r}")
     hop = _hop(analysis)
-    m = librosa.feature.mfcc(y=analysis.audio.mono, sr=analysis.audio.sr, n_mfcc=n, hop_length=hop)
+    m = librosa.feature.mfcc(y=analysis.audio.mono, sr=analysis.audio.sr, n_mfcc=n, hop_length=hop,
+                             n_mels=max(128, n))  # n coefficients need at least n mel bands
     return pool(m, hop, **_grid(analysis))

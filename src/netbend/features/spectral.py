@@ -112,6 +112,10 @@ def bands(analysis, edges):
     f = np.fft.rfftfreq(nfft, 1.0 / sr)
     which = np.digitize(f, cuts) - 1  # band index of each bin; -1 or len-1 outside
     onehot = (which[:, None] == np.arange(len(cuts) - 1)[None, :]).astype(np.float64)  # (K, bands)
+    empty = [f"{a:g}-{b:g}" for i, (a, b) in enumerate(zip(cuts, cuts[1:])) if not onehot[:, i].any()]
+    if empty:
+        raise NetbendError(f"bands: no frequencies in band(s) {', '.join(empty)} Hz at {sr} Hz sampling "
+                           f"(bins every {f[1]:.1f} Hz up to {f[-1]:g} Hz)")
     out = np.empty((n, len(cuts) - 1))
     for start in range(0, n, BLOCK):
         power = np.abs(np.fft.rfft(frame_slices(y, sr, fps, start, start + BLOCK), n=nfft, axis=1)) ** 2 / nfft
