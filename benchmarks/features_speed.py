@@ -16,7 +16,6 @@ import tracemalloc
 
 import numpy as np
 
-from netbend.audio import frame_slices
 from netbend.features.spectral import PAPER, paper_features
 
 

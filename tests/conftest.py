@@ -37,3 +37,25 @@ def tiny_model():
     from netbend import models
 
     return models.load("tiny", device=DEVICE)
+
+
+STEPS = 3  # denoising steps of the tiny renders in the tests
+
+
+def settings(tmp_path: Path, clip, **kw):
+    """RenderSettings for a fast tiny-model render of ``clip`` (64x64, 3 steps, 10 fps)."""
+    from netbend.render import RenderSettings
+
+    base = dict(audio=str(clip), output=str(tmp_path / "out.mp4"), model="tiny", steps=STEPS, size=(64, 64),
+                fps=10, device=DEVICE)
+    return RenderSettings(**{**base, **kw})
+
+
+def render_frames(s, model) -> np.ndarray:
+    """All frames of ``s`` as uint8 (n, H, W, 3), without writing a video."""
+    from netbend import audio
+    from netbend.render import analyse, frames
+
+    song = audio.load(s.audio)
+    n = audio.frame_count(song.samples.shape[1], song.sr, s.fps)
+    return np.stack(list(frames(s, model, analyse(s, song), n)))

@@ -136,8 +136,8 @@ def test_render_takes_a_chain_and_a_range_with_pi(tmp_path, wav, capsys):
                        "--range", "pi/2:3pi/2")
     assert code == 0, err
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["bend"]["op"] == "rotate_r1 | normalize_max"
-    assert side["bend"]["range"] == pytest.approx([1.5707963, 4.712389])
+    assert side["bends"][0]["op"] == "rotate_r1 | normalize_max"
+    assert side["bends"][0]["range"] == pytest.approx([1.5707963, 4.712389])
 
 
 def test_features_writes_csv_and_plot(tmp_path, wav, capsys):

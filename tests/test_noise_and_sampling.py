@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from netbend import models, sampling
+from netbend import sampling
 from netbend.noise import NoiseWalk
 
 

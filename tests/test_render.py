@@ -6,22 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from netbend import NetbendError, audio, models, sampling
-from netbend.render import Drive, RenderSettings, analyse, check_inputs, frames, render
+from netbend import NetbendError, audio, sampling
+from netbend.render import Drive, analyse, check_inputs, frames, render
 
-from conftest import DEVICE
-
-STEPS = 3
-
-
-def settings(tmp_path, clip, **kw):
-    base = dict(audio=str(clip), output=str(tmp_path / "out.mp4"), model="tiny", steps=STEPS, size=(64, 64),
-                fps=10, device=DEVICE)
-    return RenderSettings(**{**base, **kw})
-
-
-def render_frames(s, model):
-    return np.stack(list(frames(s, model, analyse(s, audio.load(s.audio)))))
+from conftest import STEPS, render_frames, settings
 
 
 def test_render_writes_mp4_with_all_frames_audio_and_sidecar(tmp_path, wav, tiny_model):
@@ -41,10 +29,12 @@ def test_render_writes_mp4_with_all_frames_audio_and_sidecar(tmp_path, wav, tiny
         assert video_s == pytest.approx(2.5)
         assert abs(video_s - audio_s) <= 0.1  # within one frame
     side = json.loads(result.sidecar.read_text())
-    assert side["settings"]["op"] == "rotate_r1" and side["bend"]["layer"] == STEPS
+    bend = side["bends"][0]
+    assert side["settings"]["op"] == "rotate_r1" and bend["steps_bent"] == [STEPS]
     assert side["model"]["source"] == "tiny" and side["netbend"]
-    assert len(side["frames"]["feature"]) == len(side["frames"]["r"]) == 25 and side["bend"]["feature"] == "rms"
-    r = np.array(side["frames"]["r"])
+    assert len(bend["frames"]["feature"]) == len(bend["frames"]["r"]) == len(side["time_s"]) == 25
+    assert bend["feature"] == "rms"
+    r = np.array(bend["frames"]["r"])
     assert r.min() == 0 and r.max() == pytest.approx(2 * np.pi)  # min-max onto the rotation range
     assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed into place
 
@@ -213,11 +203,12 @@ def test_smoothing_stem_and_curve_drive_the_render(tmp_path, wav, tiny_model):
     s = settings(tmp_path, song, op="rotate_r1", layer=STEPS, stem=str(stem), smooth="median:3", curve="exp")
     result = render(s, model=tiny_model, progress=False)
     side = json.loads(result.sidecar.read_text())
-    feature, smoothed, r = (np.array(side["frames"][k]) for k in ("feature", "smoothed", "r"))
+    bend = side["bends"][0]
+    feature, smoothed, r = (np.array(bend["frames"][k]) for k in ("feature", "smoothed", "r"))
     assert np.all(feature[:5] == 0) and np.all(feature[6:] > 0.5)  # from the stem, not the song
     np.testing.assert_allclose(smoothed, __import__("netbend").smoothing.median(feature, 3))
     np.testing.assert_allclose(r, __import__("netbend").mapping.to_range(smoothed, 0, 2 * np.pi, curve="exp"))
-    assert side["bend"]["stem"] == str(stem) and side["bend"]["smooth"] == "median:3"
+    assert bend["stem"] == str(stem) and bend["smooth"] == "median:3"
 
 
 @pytest.mark.parametrize(("op", "feature"), [("rotate_six", "encodec:d=6:reduce=pca:model=tiny"),
@@ -225,7 +216,7 @@ def test_smoothing_stem_and_curve_drive_the_render(tmp_path, wav, tiny_model):
 def test_multi_dimensional_features_drive_six_angles_and_matrices(tmp_path, wav, tiny_model, op, feature):
     clip = wav(1.0, sr=24000)
     s = settings(tmp_path, clip, op=op, feature=feature, layer=STEPS)
-    drive = analyse(s, audio.load(clip))
+    [drive] = analyse(s, audio.load(clip))
     shape = (6,) if op == "rotate_six" else (4, 4)
     assert drive.r.shape == (10, *shape)
     plain = render_frames(settings(tmp_path, clip), tiny_model)

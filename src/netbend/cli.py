@@ -30,9 +30,14 @@ def _range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:5 or 0:2pi, got {text!r}") from None
 
 
-def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None, op: str | None) -> None:
+def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None,
+                         op: str | None, output_required: bool = True) -> None:
     g = p.add_argument_group("generation")
     g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
+    g.add_argument("--prompts", default=None, metavar="FILE",
+                   help="prompt schedule: lines 'M:SS : prompt', embeddings interpolated between them (replaces --prompt)")
+    g.add_argument("--interpolation", default="lerp", choices=["lerp", "slerp"],
+                   help="between scheduled prompts (default: %(default)s, as the paper)")
     g.add_argument("--negative-prompt", default="", help="negative prompt for classifier-free guidance")
     g.add_argument("--model", default=model, help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, "
                                                    "or 'tiny' (built-in offline test model) (default: %(default)s)")
@@ -66,7 +71,10 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
                    help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi "
                         "for rotations); write --range=-1:1 when LO is negative")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", required=True, help="video file to write (.mp4); a sidecar .json goes beside it")
+    o.add_argument("-o", "--output", required=output_required, default=None,
+                   help="video file to write (.mp4); a sidecar .json goes beside it")
+    o.add_argument("--dump-scene", default=None, metavar="FILE",
+                   help="write these settings as a YAML scene file and stop, without rendering")
     o.add_argument("--overwrite", action="store_true", help="replace an existing output")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -83,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a music video from an audio file",
                        description="Render a music video: an audio feature drives an operator that bends the "
                                    "latent before one denoising step, frame by frame; the audio is muxed in.")
-    r.add_argument("audio", help="soundtrack: WAV, FLAC, OGG, MP3, or anything FFmpeg decodes (M4A, AAC, ...)")
-    _add_generation_args(r, model=DEFAULT_MODEL, steps=50, size=(512, 512), op=None)
+    r.add_argument("audio", help="soundtrack (WAV, FLAC, OGG, MP3, or anything FFmpeg decodes), or a scene "
+                                 "file (.yaml) holding every setting and any number of bends")
+    _add_generation_args(r, model=DEFAULT_MODEL, steps=50, size=(512, 512), op=None, output_required=False)
     r.set_defaults(run=_render)
 
     d = sub.add_parser("demo", help="render a short built-in demo offline (synthesized track, tiny model)",
@@ -120,8 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace, audio: str):
     from .render import RenderSettings
 
+    prompts = None
+    if args.prompts:
+        try:
+            prompts = Path(args.prompts).read_text()
+        except OSError as e:
+            raise NetbendError(f"cannot read --prompts {args.prompts}: {e.strerror}") from None
     return RenderSettings(
-        audio=audio, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt, op=args.op,
+        audio=audio, output=args.output, prompt=args.prompt, prompts=prompts, interpolation=args.interpolation,
+        negative_prompt=args.negative_prompt, op=args.op,
         feature=args.feature, stem=args.stem, smooth=args.smooth, curve=args.curve, invert=args.invert,
         layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
         scheduler=args.scheduler, model=args.model, fps=args.fps, seed=args.seed, size=args.size, walk=args.walk,
@@ -129,11 +145,33 @@ def _settings(args: argparse.Namespace, audio: str):
     )
 
 
+SCENE_SUFFIXES = (".yaml", ".yml")
+
+
 def _render(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from . import scene
     from .render import render
 
+    if Path(args.audio).suffix.lower() in SCENE_SUFFIXES:
+        overrides = {"overwrite": args.overwrite}
+        if args.output:
+            overrides["output"] = args.output
+        if args.device != "auto":
+            overrides["device"] = args.device
+        settings = scene.load(args.audio, **overrides)
+    else:
+        if not args.output:
+            raise NetbendError("give -o/--output (or render a scene file that names its output)")
+        settings = _settings(args, args.audio)
+    if args.dump_scene:
+        scene.check_inputs(dataclasses.replace(settings, overwrite=True))
+        path = scene.dump(settings, args.dump_scene)
+        print(f"wrote {path}; render it with: netbend render {path}")
+        return
     _quiet_libraries()
-    result = render(_settings(args, args.audio), progress=not args.quiet)
+    result = render(settings, progress=not args.quiet)
     print(f"wrote {result.video} ({result.n_frames} frames) and {result.sidecar}")
 
 
@@ -146,6 +184,8 @@ def _demo(args: argparse.Namespace) -> None:
     from .paths import check_output
     from .render import check_inputs
 
+    if args.dump_scene:
+        raise NetbendError("--dump-scene belongs to `netbend render`")
     tiny = args.model == "tiny"
     if args.steps is None:
         args.steps = 8 if tiny else 25

@@ -1,0 +1,307 @@
+"""A render's settings as data: flags, or a YAML scene file that holds several bends.
+
+A scene file (YAML) has the keys of `RenderSettings`; ``bends`` is a list of `Bend`
+mappings. Paths are relative to the scene file. Example::
+
+    audio: song.wav
+    output: song.mp4
+    model: CompVis/stable-diffusion-v1-4
+    steps: 50
+    prompts: |
+      0:00 : a floating orb
+      0:30 : a crane: origami, paper
+    bends:
+      - op: rotate_r1
+        layer: 40
+        feature: rms
+        stem: drums.wav
+        smooth: median:21,envelope:0.7,gate:0.05
+      - op: threshold
+        layers: [5, 15]          # before each of the steps 5..14
+        constant: 0.5
+        window: [30, 60]         # on from 0:30 to 1:00
+      - op: add_slice:axis=row,index=32
+        keyframes: [[0, 0], [10, 4], [20, 0]]   # (seconds, value) automation
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import features, mapping, models, operators, smoothing
+from .errors import NetbendError
+from .paths import check_output
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+SCHEDULER_NAMES = ("ddim", "ddpm", "euler", "euler_a", "dpmpp", "unipc", "lcm")  # = sampling.SCHEDULERS
+
+
+@dataclass
+class Bend:
+    """One bend: an operator chain at a site, driven by a feature, a constant or keyframes."""
+
+    op: str  # operator chain, e.g. "rotate_r1 | normalize_max"
+    layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
+    layers: tuple[int, int] | None = None  # or a half-open range of steps [a, b): bent before each
+    feature: str = "rms"  # the driver: an audio feature ...
+    stem: str | None = None  # ... read from a stem instead of the soundtrack
+    smooth: str | None = None
+    range: tuple[float, float] | None = None  # None = the operator's default range
+    curve: str = "linear"
+    invert: bool = False
+    constant: float | None = None  # ... or a constant parameter
+    keyframes: list[tuple[float, float]] | None = None  # ... or (seconds, value) points, linear between
+    window: tuple[float, float] | None = None  # seconds [on, off): the bend acts only then
+
+    def chain(self) -> operators.Chain:
+        return operators.parse(self.op)
+
+    def steps_bent(self, steps: int) -> range:
+        """The loop indices k (0..steps) before which the latent is bent."""
+        if self.layers is not None:
+            return range(*self.layers)
+        k = steps if self.layer is None else self.layer
+        return range(k, k + 1)
+
+    def param_range(self) -> tuple[float, float] | None:
+        chain = self.chain()
+        if chain.param_shape is None:
+            return None
+        return self.range if self.range is not None else chain.default_range
+
+    def check(self, steps: int, label: str) -> None:
+        """``label``: how messages name this bend's keys ("--" for flags, "bends[1]." in a scene)."""
+        chain = self.chain()
+        if self.layer is not None and self.layers is not None:
+            raise NetbendError(f"{label}layer and {label}layers both given: choose one")
+        if self.layers is not None:
+            a, b = self.layers
+            if not 0 <= a <= b <= steps + 1:
+                raise NetbendError(f"{label}layers must be START:STOP within [0, {steps + 1}], got {a}:{b}")
+        elif not 0 <= (steps if self.layer is None else self.layer) <= steps:
+            raise NetbendError(f"{label}layer must be in [0, {steps}] (0 = initial noise, {steps} = final latent), "
+                               f"got {self.layer}")
+        drivers = [self.constant is not None, self.keyframes is not None]
+        if sum(drivers) > 1:
+            raise NetbendError(f"{label}constant and {label}keyframes both given: choose one driver")
+        if self.range is not None and not all(math.isfinite(v) for v in self.range):
+            raise NetbendError(f"{label}range must be two finite numbers, got {self.range[0]}:{self.range[1]}")
+        if chain.param_shape is None and self.range is not None:
+            raise NetbendError(f"{label}range has nothing to set: {chain} takes no parameter")
+        if self.keyframes is not None:
+            times = [t for t, _ in self.keyframes]
+            if not times or any(b <= a for a, b in zip(times, times[1:])):
+                raise NetbendError(f"{label}keyframes must be (seconds, value) points with increasing times")
+        if self.window is not None and not self.window[0] < self.window[1]:
+            raise NetbendError(f"{label}window must be [on, off) seconds with on < off, got {list(self.window)}")
+        features.check(self.feature)
+        smoothing.parse(self.smooth)
+        if self.curve not in mapping.CURVES:
+            raise NetbendError(f"{label}curve must be one of {', '.join(mapping.CURVES)}, got {self.curve!r}")
+
+
+@dataclass
+class RenderSettings:
+    """Everything that decides a render. Two renders with equal settings give equal frames.
+
+    The flags' one bend lives in the flat fields (``op``, ``feature``, ``layer``, ...);
+    a scene's bends in ``bends``; `all_bends` gives both.
+    """
+
+    audio: str  # the soundtrack; its features drive the bends and it is muxed into the video
+    output: str  # .mp4 (or .mov/.mkv); the sidecar JSON goes beside it
+    prompt: str = "a floating orb"  # the paper's figure prompt; used when there is no schedule
+    prompts: str | None = None  # a prompt schedule, lines "M:SS : prompt" (`netbend.prompts`)
+    interpolation: str = "lerp"  # between scheduled prompts: lerp (the paper's) or slerp
+    negative_prompt: str = ""
+    op: str | None = None  # the flags' bend: operator chain (`netbend.operators.parse`); None: none
+    feature: str = "rms"  # audio feature that drives the operator's parameter r (`netbend.features`)
+    stem: str | None = None  # read the feature from this audio file (a stem) instead of the soundtrack
+    smooth: str | None = None  # smoothing chain, e.g. "median:21,envelope:0.7,gate:0.05" (`netbend.smoothing`)
+    curve: str = "linear"  # how the feature's range maps onto r: linear, exp, log
+    invert: bool = False  # map the feature's largest value to the range's low end
+    layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
+    range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
+    bends: list[Bend] = field(default_factory=list)  # more bends, each with its own driver (scene files)
+    steps: int = 50  # the paper: DDIM, 50 steps
+    guidance: float = 7.5  # the paper's classifier-free guidance scale; <= 1 turns guidance off
+    scheduler: str = "ddim"
+    model: str = models.DEFAULT_MODEL
+    fps: float = 20.0  # the paper's frame rate
+    seed: int = 42  # seeds the noise walk
+    size: tuple[int, int] = (512, 512)  # width, height in pixels; multiples of 8
+    walk: float = 0.2  # noise-walk extent: 2 is a full circle over the video (paper's JAES runs: 0.2)
+    batch: int = 1  # frames per UNet call; frames equal those of batch 1 up to float rounding
+    device: str = "auto"
+    overwrite: bool = False
+
+    def flag_bend(self) -> Bend | None:
+        if self.op is None:
+            return None
+        return Bend(op=self.op, layer=self.layer, feature=self.feature, stem=self.stem, smooth=self.smooth,
+                    range=self.range, curve=self.curve, invert=self.invert)
+
+    def all_bends(self) -> list[Bend]:
+        flag = self.flag_bend()
+        return ([flag] if flag else []) + list(self.bends)
+
+    # the flags' bend, as the sidecar and older callers read it
+    @property
+    def bend_layer(self) -> int:
+        return self.steps if self.layer is None else self.layer
+
+    def chain(self) -> operators.Chain:
+        return operators.parse(self.op)
+
+    def bend_range(self) -> tuple[float, float] | None:
+        return self.flag_bend().param_range()
+
+
+def check_inputs(s: RenderSettings) -> None:
+    """Reject bad settings up front, with a message that names the bad value."""
+    for name in ("fps", "guidance", "walk"):
+        if not math.isfinite(getattr(s, name)):
+            raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
+    if s.op is None and (s.layer is not None or s.range is not None):
+        raise NetbendError("--layer and --range configure a bend: give --op too")
+    if not 0 <= s.seed < 2**63:
+        raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
+    if s.steps < 1:
+        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
+    w, h = s.size
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    if not s.fps > 0:
+        raise NetbendError(f"--fps must be positive, got {s.fps}")
+    if s.guidance < 0:
+        raise NetbendError(f"--guidance must be non-negative, got {s.guidance}")
+    if s.batch < 1:
+        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+    if s.scheduler not in SCHEDULER_NAMES:
+        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULER_NAMES)}")
+    features.check(s.feature)
+    flag = s.flag_bend()
+    if flag:
+        flag.check(s.steps, "--")
+    for i, bend in enumerate(s.bends):
+        bend.check(s.steps, f"bends[{i}].")
+    if s.prompts is not None:
+        from . import prompts
+
+        prompts.parse(s.prompts)
+    if s.interpolation not in ("lerp", "slerp"):
+        raise NetbendError(f"--interpolation must be lerp or slerp, got {s.interpolation!r}")
+    out = Path(s.output)
+    check_output(out, overwrite=s.overwrite)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
+
+
+# --- scene files --------------------------------------------------------------------------
+
+_TUPLES = {"size", "range", "layers", "window"}
+_PATHS = {"audio", "output", "stem"}
+
+
+def _coerce(where: str, key: str, value: Any, default: Any) -> Any:
+    if value is None or key in ("bends", "keyframes"):
+        return value
+    if key in _TUPLES:
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise NetbendError(f"{where}{key} must be a pair [a, b], got {value!r}")
+        return tuple(value)
+    kind = type(default) if default is not None else None
+    if kind is bool and not isinstance(value, bool):
+        raise NetbendError(f"{where}{key} must be true or false, got {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise NetbendError(f"{where}{key} must be an integer, got {value!r}")
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise NetbendError(f"{where}{key} must be a number, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise NetbendError(f"{where}{key} must be text, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def _build(cls, data: dict, where: str, base: Path):
+    if not isinstance(data, dict):
+        raise NetbendError(f"{where or 'the scene'} must be a mapping of keys, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise NetbendError(f"unknown key {where}{unknown[0]!r}; known keys: {', '.join(fields)}")
+    kwargs = {}
+    for key, value in data.items():
+        f = fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        value = _coerce(where, key, value, default)
+        if key in _PATHS and value is not None:
+            value = str(base / Path(value).expanduser())
+        if key == "keyframes" and value is not None:
+            try:
+                value = [(float(t), float(v)) for t, v in value]
+            except (TypeError, ValueError):
+                raise NetbendError(f"{where}keyframes must be a list of [seconds, value] pairs, got {value!r}") from None
+        if key == "bends":
+            if not isinstance(value, list):
+                raise NetbendError(f"bends must be a list of bends, got {value!r}")
+            value = [_build(Bend, b, f"bends[{i}].", base) for i, b in enumerate(value)]
+        kwargs[key] = value
+    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and n not in kwargs]
+    if missing:
+        raise NetbendError(f"{where or 'the scene'} needs the key {missing[0]!r}")
+    return cls(**kwargs)
+
+
+def load(path: str | Path, **overrides: Any) -> RenderSettings:
+    """Read a YAML scene; relative paths are taken from the scene file's folder."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise NetbendError(f"scene file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise NetbendError(f"scene {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    settings = _build(RenderSettings, data or {}, "", path.parent)
+    return dataclasses.replace(settings, **overrides)
+
+
+def dump(s: RenderSettings, path: str | Path) -> Path:
+    """Write ``s`` as a scene: the flags' bend becomes the first of ``bends``; defaults are left out."""
+    import yaml
+
+    flat = ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range")
+    scene = dataclasses.replace(s, bends=s.all_bends(), **{k: RenderSettings.__dataclass_fields__[k].default for k in flat})
+    data = {}
+    for f in dataclasses.fields(RenderSettings):
+        value = getattr(scene, f.name)
+        if f.name in ("overwrite",) or (f.default is not dataclasses.MISSING and value == f.default):
+            continue
+        if f.name == "bends":
+            if not value:
+                continue
+            value = [{k: _plain(v) for k, v in dataclasses.asdict(b).items()
+                      if v != Bend.__dataclass_fields__[k].default} for b in value]
+        data[f.name] = _plain(value)
+    for key in ("audio", "output"):
+        data[key] = str(Path(data[key]).absolute())
+    for bend in data.get("bends", []):
+        if bend.get("stem"):
+            bend["stem"] = str(Path(bend["stem"]).absolute())
+    path = Path(path)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
