@@ -31,7 +31,7 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None,
-                         op: str | None, output_required: bool = True) -> None:
+                         op: str | None, for_render: bool = False) -> None:
     g = p.add_argument_group("generation")
     g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
     g.add_argument("--prompts", default=None, metavar="FILE",
@@ -71,12 +71,23 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
                    help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi "
                         "for rotations); write --range=-1:1 when LO is negative")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", required=output_required, default=None,
+    o.add_argument("-o", "--output", required=not for_render, default=None,
                    help="video file to write (.mp4); a sidecar .json goes beside it")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output (and kept frames made with other settings)")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    if not for_render:
+        return
     o.add_argument("--dump-scene", default=None, metavar="FILE",
                    help="write these settings as a YAML scene file and stop, without rendering")
-    o.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--frames-dir", default=None, metavar="DIR",
+                   help="keep every frame as a PNG here; rerunning the same command resumes at the first missing "
+                        "frame (default: a work folder beside the output, removed after encoding)")
+    o.add_argument("--start", type=float, default=0.0, help="render the excerpt from this time, seconds (default: 0)")
+    o.add_argument("--duration", type=float, default=None, dest="excerpt_duration", metavar="SECONDS",
+                   help="... this many seconds of it (default: to the end)")
+    o.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="render one video per seed (OUTPUT_seedN.mp4), as the paper's 'Breathing' piece")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "latent before one denoising step, frame by frame; the audio is muxed in.")
     r.add_argument("audio", help="soundtrack (WAV, FLAC, OGG, MP3, or anything FFmpeg decodes), or a scene "
                                  "file (.yaml) holding every setting and any number of bends")
-    _add_generation_args(r, model=DEFAULT_MODEL, steps=50, size=(512, 512), op=None, output_required=False)
+    _add_generation_args(r, model=DEFAULT_MODEL, steps=50, size=(512, 512), op=None, for_render=True)
     r.set_defaults(run=_render)
 
     d = sub.add_parser("demo", help="render a short built-in demo offline (synthesized track, tiny model)",
@@ -142,6 +153,8 @@ def _settings(args: argparse.Namespace, audio: str):
         layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
         scheduler=args.scheduler, model=args.model, fps=args.fps, seed=args.seed, size=args.size, walk=args.walk,
         batch=args.batch, device=args.device, overwrite=args.overwrite,
+        frames_dir=getattr(args, "frames_dir", None), start=getattr(args, "start", 0.0),
+        duration=getattr(args, "excerpt_duration", None),
     )
 
 
@@ -171,8 +184,34 @@ def _render(args: argparse.Namespace) -> None:
         print(f"wrote {path}; render it with: netbend render {path}")
         return
     _quiet_libraries()
-    result = render(settings, progress=not args.quiet)
-    print(f"wrote {result.video} ({result.n_frames} frames) and {result.sidecar}")
+    for run in _per_seed(settings, args.seeds):
+        result = render(run, progress=not args.quiet)
+        print(f"wrote {result.video} ({result.n_frames} frames) and {result.sidecar}")
+
+
+def _per_seed(settings, seeds: str | None) -> list:
+    """One settings per seed of ``--seeds``, each writing OUTPUT_seedN (and its own frames folder)."""
+    import dataclasses
+
+    if not seeds:
+        return [settings]
+    try:
+        values = [int(v) for v in seeds.split(",") if v.strip()]
+    except ValueError:
+        raise NetbendError(f"--seeds must be integers separated by commas, got {seeds!r}") from None
+    if not values:
+        raise NetbendError("--seeds is empty")
+    out = Path(settings.output)
+    runs = []
+    for seed in values:
+        frames_dir = str(Path(settings.frames_dir) / f"seed{seed}") if settings.frames_dir else None
+        runs.append(dataclasses.replace(settings, seed=seed, output=str(out.with_name(f"{out.stem}_seed{seed}{out.suffix}")),
+                                        frames_dir=frames_dir))
+    from .scene import check_inputs
+
+    for run in runs:  # all of them, before the first starts
+        check_inputs(run)
+    return runs
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -184,8 +223,6 @@ def _demo(args: argparse.Namespace) -> None:
     from .paths import check_output
     from .render import check_inputs
 
-    if args.dump_scene:
-        raise NetbendError("--dump-scene belongs to `netbend render`")
     tiny = args.model == "tiny"
     if args.steps is None:
         args.steps = 8 if tiny else 25

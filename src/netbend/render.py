@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -105,11 +107,12 @@ def _frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torc
 
 
 def frames(s: RenderSettings, model: models.StableDiffusion, drives: list[Drive] | Drive,
-           n_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Generate the video's frames in order, each uint8 (H, W, 3).
+           n_frames: int | None = None, indices: list[int] | None = None) -> Iterator[np.ndarray]:
+    """Generate the video's frames, each uint8 (H, W, 3): all of them in order, or those of ``indices``.
 
     ``drives``: one per bend of `RenderSettings.all_bends`, as `analyse` makes them;
-    ``n_frames`` is needed only when there is no bend (else the drives know it).
+    ``n_frames`` is needed only when there is no bend (else the drives know it). A frame
+    depends on its index alone, so any subset, in any batches, gives the same frames.
     """
     drives = [drives] if isinstance(drives, Drive) else drives
     if n_frames is None:
@@ -125,8 +128,9 @@ def frames(s: RenderSettings, model: models.StableDiffusion, drives: list[Drive]
     uncond = model.encode_text([s.negative_prompt]) if s.guidance > 1 else None
     walk = NoiseWalk(model.latent_shape(*s.size), n_frames=n, seed=s.seed, walk=s.walk)
     bends = [(b, b.chain(), d) for b, d in zip(s.all_bends(), drives)]
-    for start in range(0, n, s.batch):
-        idx = torch.arange(start, min(start + s.batch, n))
+    todo = list(range(n)) if indices is None else list(indices)
+    for start in range(0, len(todo), s.batch):
+        idx = torch.as_tensor(todo[start:start + s.batch])
         b = len(idx)
         scheduler.set_timesteps(s.steps, device=model.device)  # also resets multistep state
         x = walk(idx).to(model.device, model.dtype) * scheduler.init_noise_sigma  # (B, 4, h, w)
@@ -156,24 +160,112 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     """
     check_inputs(s)
     audio = audio_io.load(s.audio)
-    drives = analyse(s, audio)
+    drives = analyse(s, audio)  # over the whole song, so that an excerpt's frames equal the full render's
     n = audio_io.frame_count(audio.samples.shape[1], audio.sr, s.fps)
-    model = model or models.load(s.model, device=s.device)
-    make_scheduler(s.scheduler, model.scheduler_config, s.steps)  # fail before the video is opened
+    first, stop = excerpt_frames(s, n)
     out = Path(s.output)
+    store = FrameStore(Path(s.frames_dir) if s.frames_dir else out.parent / f".{out.stem}.frames",
+                       settings_key(s, drives), overwrite=s.overwrite)
+    missing = [i for i in range(first, stop) if not store.has(i)]
+    if missing:
+        model = model or models.load(s.model, device=s.device)
+        make_scheduler(s.scheduler, model.scheduler_config, s.steps)  # fail before any frame is made
+        with tqdm(total=stop - first, initial=stop - first - len(missing), unit="frame", desc=out.name,
+                  disable=not progress) as bar:
+            for i, frame in zip(missing, frames(s, model, drives, n, missing)):
+                store.save(i, frame)  # on disk as soon as it is done: an interrupted render resumes here
+                bar.update()
+    sr_per_frame = audio.sr / s.fps
+    end = audio.samples.shape[1] if stop == n else math.floor(stop * sr_per_frame)
+    clip = audio_io.Audio(audio.samples[:, math.floor(first * sr_per_frame):end], audio.sr, audio.path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(out, fps=s.fps, size=s.size, audio=audio) as writer, \
-            tqdm(total=n, unit="frame", desc=out.name, disable=not progress) as bar:
-        for frame in frames(s, model, drives, n):
-            writer.write(frame)
-            bar.update()
+    with VideoWriter(out, fps=s.fps, size=s.size, audio=clip) as writer:
+        for i in range(first, stop):
+            writer.write(store.load(i))
+    if not s.frames_dir:
+        store.remove()
     sidecar = out.with_suffix(".json")
-    sidecar.write_text(json.dumps(_sidecar(s, model, audio, n, drives), indent=1, allow_nan=False))
-    return RenderResult(out, sidecar, n)
+    record = _sidecar(s, model.describe() if model else None, audio, n, drives, (first, stop))
+    sidecar.write_text(json.dumps(record, indent=1, allow_nan=False))
+    return RenderResult(out, sidecar, stop - first)
 
 
-def _sidecar(s: RenderSettings, model: models.StableDiffusion, audio: audio_io.Audio, n: int,
-             drives: list[Drive]) -> dict:
+def excerpt_frames(s: RenderSettings, n: int) -> tuple[int, int]:
+    """Frames [first, stop) of the excerpt ``s.start`` .. ``s.start + s.duration`` of a song of n frames."""
+    first = math.floor(s.start * s.fps)
+    stop = n if s.duration is None else min(n, math.floor((s.start + s.duration) * s.fps))
+    if first >= n or stop <= first:
+        raise NetbendError(f"--start {s.start:g} s with --duration {s.duration} s holds no whole frame of this "
+                           f"song ({n / s.fps:.2f} s at {s.fps:g} fps)")
+    return first, stop
+
+
+def settings_key(s: RenderSettings, drives: list[Drive]) -> dict:
+    """What decides the frames' content: the settings (less output, excerpt, batch and where
+    frames go) and every bend's parameter values, which follow from the audio files."""
+    import hashlib
+
+    skip = {"output", "overwrite", "frames_dir", "start", "duration", "batch"}
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in skip}
+    digest = hashlib.sha256()
+    for d in drives:
+        digest.update(np.ascontiguousarray(d.r, dtype=np.float64).tobytes())
+        digest.update(b"-" if d.active is None else np.packbits(d.active).tobytes())
+    return {"netbend": __version__, "settings": settings, "drives_sha256": digest.hexdigest()}
+
+
+class FrameStore:
+    """Finished frames as PNGs (``00000.png`` ...) in a folder, with the key of the settings
+    that made them; frames made under other settings are never mixed in."""
+
+    def __init__(self, folder: Path, key: dict, *, overwrite: bool):
+        import shutil
+
+        self.folder = folder
+        meta = folder / "netbend-frames.json"
+        key = json.loads(json.dumps(key))  # as it reads back from the file
+        if meta.exists():
+            kept = json.loads(meta.read_text())
+            if kept != key:
+                if not overwrite:
+                    changed = sorted(k for k in set(kept.get("settings", {})) | set(key["settings"])
+                                     if kept.get("settings", {}).get(k) != key["settings"].get(k))
+                    if kept.get("drives_sha256") != key["drives_sha256"]:
+                        changed.append("the bends' parameter values (audio or driver)")
+                    if kept.get("netbend") != key["netbend"]:
+                        changed.append("netbend's version")
+                    raise NetbendError(f"frames in {folder} were made with other settings ({', '.join(changed)}); "
+                                       "pass --overwrite to discard them, or use another --frames-dir")
+                shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(key, indent=1))
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"{i:05d}.png"
+
+    def has(self, i: int) -> bool:
+        return self.path(i).exists()
+
+    def save(self, i: int, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        tmp = self.folder / f".{i:05d}.tmp.png"
+        Image.fromarray(frame).save(tmp)
+        os.replace(tmp, self.path(i))  # a frame is either whole or absent
+
+    def load(self, i: int) -> np.ndarray:
+        from PIL import Image
+
+        return np.asarray(Image.open(self.path(i)).convert("RGB"))
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _sidecar(s: RenderSettings, model: dict | None, audio: audio_io.Audio, n: int, drives: list[Drive],
+             excerpt: tuple[int, int]) -> dict:
     import diffusers
 
     def record(bend: Bend, drive: Drive) -> dict:
@@ -195,10 +287,11 @@ def _sidecar(s: RenderSettings, model: models.StableDiffusion, audio: audio_io.A
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": dataclasses.asdict(s),
-        "model": model.describe(),
+        "model": model if model is not None else {"source": s.model, "note": "every frame was already on disk"},
         "audio": {"path": str(audio.path), "sample_rate": audio.sr, "channels": audio.samples.shape[0],
                   "duration_s": audio.duration},
-        "video": {"n_frames": n, "fps": s.fps, "width": s.size[0], "height": s.size[1]},
+        "video": {"n_frames": excerpt[1] - excerpt[0], "first_frame": excerpt[0], "song_frames": n, "fps": s.fps,
+                  "width": s.size[0], "height": s.size[1]},
         "time_s": (np.arange(n) / s.fps).tolist(),
         "bends": [record(b, d) for b, d in zip(s.all_bends(), drives)],
     }

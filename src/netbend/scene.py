@@ -137,6 +137,9 @@ class RenderSettings:
     walk: float = 0.2  # noise-walk extent: 2 is a full circle over the video (paper's JAES runs: 0.2)
     batch: int = 1  # frames per UNet call; frames equal those of batch 1 up to float rounding
     device: str = "auto"
+    start: float = 0.0  # render the excerpt from here (seconds) ...
+    duration: float | None = None  # ... this long (None: to the end); its frames equal the full render's
+    frames_dir: str | None = None  # keep every frame as a PNG here; None: a work folder removed after encoding
     overwrite: bool = False
 
     def flag_bend(self) -> Bend | None:
@@ -181,6 +184,10 @@ def check_inputs(s: RenderSettings) -> None:
         raise NetbendError(f"--guidance must be non-negative, got {s.guidance}")
     if s.batch < 1:
         raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+    if not (math.isfinite(s.start) and s.start >= 0):
+        raise NetbendError(f"--start must be a time >= 0 seconds, got {s.start}")
+    if s.duration is not None and not (math.isfinite(s.duration) and s.duration > 0):
+        raise NetbendError(f"--duration must be positive seconds, got {s.duration}")
     if s.scheduler not in SCHEDULER_NAMES:
         raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULER_NAMES)}")
     features.check(s.feature)
@@ -281,7 +288,7 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
     data = {}
     for f in dataclasses.fields(RenderSettings):
         value = getattr(scene, f.name)
-        if f.name in ("overwrite",) or (f.default is not dataclasses.MISSING and value == f.default):
+        if f.name in ("overwrite", "frames_dir") or (f.default is not dataclasses.MISSING and value == f.default):
             continue
         if f.name == "bends":
             if not value:

@@ -1,0 +1,78 @@
+"""Never lose work: frames on disk, resume after a kill, excerpts, one video per seed."""
+
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+
+from netbend.cli import main
+
+from conftest import DEVICE
+
+TINY = ["--model", "tiny", "--steps", "3", "--size", "64x64", "--fps", "10", "--quiet", "--device", DEVICE]
+
+
+def decoded(path):
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_an_interrupted_render_resumes_to_the_same_video(tmp_path, wav, capsys):
+    clip = wav(3.0)  # 30 frames
+    bend = ["--op", "add_sparse:fraction=0.2", "--layer", "1"]  # random: the resumed frames must redraw the same masks
+    args = ["render", str(clip), "-o", str(tmp_path / "v.mp4"), "--frames-dir", str(tmp_path / "frames"), *TINY, *bend]
+    proc = subprocess.Popen([sys.executable, "-m", "netbend", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(list((tmp_path / "frames").glob("0*.png"))) < 8 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    kept = len(list((tmp_path / "frames").glob("0*.png")))
+    assert 8 <= kept < 30 and not (tmp_path / "v.mp4").exists()
+    assert main(args) == 0  # the same command again
+    assert main(["render", str(clip), "-o", str(tmp_path / "ref.mp4"), *TINY, *bend]) == 0  # uninterrupted
+    assert np.array_equal(decoded(tmp_path / "v.mp4"), decoded(tmp_path / "ref.mp4"))
+    assert len(list((tmp_path / "frames").glob("0*.png"))) == 30  # --frames-dir keeps them
+    assert not list(tmp_path.glob(".ref.frames"))  # the default work folder goes after encoding
+
+
+def test_kept_frames_made_with_other_settings_are_not_mixed_in(tmp_path, wav, capsys):
+    clip = wav(0.5)
+    args = ["render", str(clip), "-o", str(tmp_path / "v.mp4"), "--frames-dir", str(tmp_path / "f"), *TINY]
+    assert main(args) == 0
+    code = main([*args[:3], str(tmp_path / "w.mp4"), *args[4:], "--seed", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "were made with other settings (seed)" in err and "--overwrite" in err
+    assert main([*args[:3], str(tmp_path / "w.mp4"), *args[4:], "--seed", "3", "--overwrite"]) == 0
+    assert not np.array_equal(decoded(tmp_path / "v.mp4"), decoded(tmp_path / "w.mp4"))
+
+
+def test_an_excerpt_has_its_frames_and_audio_and_equals_the_full_render(tmp_path, wav, capsys):
+    from PIL import Image
+
+    clip = wav(3.0, sr=16000)
+    common = [*TINY, "--op", "rotate_r1"]
+    assert main(["render", str(clip), "-o", str(tmp_path / "full.mp4"), "--frames-dir", str(tmp_path / "ff"), *common]) == 0
+    assert main(["render", str(clip), "-o", str(tmp_path / "part.mp4"), "--frames-dir", str(tmp_path / "pf"), *common,
+                 "--start", "1.0", "--duration", "1.2"]) == 0
+    assert len(decoded(tmp_path / "part.mp4")) == 12
+    with av.open(str(tmp_path / "part.mp4")) as c:
+        a = c.streams.audio[0]
+        assert abs(float(a.duration * a.time_base) - 1.2) < 0.05
+    kept = sorted(p.name for p in (tmp_path / "pf").glob("0*.png"))
+    assert kept == [f"{i:05d}.png" for i in range(10, 22)]  # frames keep their place in the song
+    for name in kept:  # the excerpt's frames are the full render's (before H.264 compression)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "pf" / name)), np.asarray(Image.open(tmp_path / "ff" / name)))
+    code = main(["render", str(clip), "-o", str(tmp_path / "none.mp4"), *TINY, "--start", "5"])
+    assert code == 2 and "holds no whole frame" in capsys.readouterr().err
+
+
+def test_one_video_per_seed(tmp_path, wav, capsys):
+    clip = wav(0.3)
+    assert main(["render", str(clip), "-o", str(tmp_path / "b.mp4"), *TINY, "--seeds", "1,2"]) == 0
+    one, two = decoded(tmp_path / "b_seed1.mp4"), decoded(tmp_path / "b_seed2.mp4")
+    assert len(one) == len(two) == 3 and not np.array_equal(one, two)
+    code = main(["render", str(clip), "-o", str(tmp_path / "c.mp4"), *TINY, "--seeds", "1,x"])
+    assert code == 2 and "--seeds must be integers" in capsys.readouterr().err
