@@ -37,6 +37,9 @@ def test_render_writes_mp4_with_all_frames_audio_and_sidecar(tmp_path, wav, tiny
     r = np.array(bend["frames"]["r"])
     assert r.min() == 0 and r.max() == pytest.approx(2 * np.pi)  # min-max onto the rotation range
     assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed into place
+    from PIL import Image
+
+    assert Image.open(result.plot).format == "PNG" and result.plot.name == "out.drivers.png"
 
 
 @pytest.mark.parametrize(("op", "identity"), [("rotate_r1", 0.0), ("add", 0.0), ("multiply", 1.0)])

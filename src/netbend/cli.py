@@ -186,7 +186,8 @@ def _render(args: argparse.Namespace) -> None:
     _quiet_libraries()
     for run in _per_seed(settings, args.seeds):
         result = render(run, progress=not args.quiet)
-        print(f"wrote {result.video} ({result.n_frames} frames) and {result.sidecar}")
+        print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar}"
+              + (f" and {result.plot}" if result.plot else ""))
 
 
 def _per_seed(settings, seeds: str | None) -> list:

@@ -151,6 +151,7 @@ class RenderResult:
     video: Path
     sidecar: Path
     n_frames: int
+    plot: Path | None = None  # the drivers' plot, when there is a bend
 
 
 def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, progress: bool = True) -> RenderResult:
@@ -187,7 +188,22 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     sidecar = out.with_suffix(".json")
     record = _sidecar(s, model.describe() if model else None, audio, n, drives, (first, stop))
     sidecar.write_text(json.dumps(record, indent=1, allow_nan=False))
-    return RenderResult(out, sidecar, stop - first)
+    plot = _plot_drives(s, drives, out.with_suffix(".drivers.png")) if drives else None
+    return RenderResult(out, sidecar, stop - first, plot)
+
+
+def _plot_drives(s: RenderSettings, drives: list[Drive], path: Path) -> Path:
+    """One panel per bend: its driver, raw and as smoothed (what was mapped onto r)."""
+    from .plotting import plot_features
+
+    panels = []
+    for bend, drive in zip(s.all_bends(), drives):
+        source = (f"constant {bend.constant:g}" if bend.constant is not None else "keyframes"
+                  if bend.keyframes is not None else bend.feature + (f" of {Path(bend.stem).name}" if bend.stem else ""))
+        label = f"{bend.op}  <-  {source}" + (f"  (smoothing {bend.smooth})" if bend.smooth else "")
+        smoothed = drive.smoothed if bend.smooth and drive.feature.ndim == 1 else None
+        panels.append((label, drive.feature, smoothed))
+    return plot_features(path, panels, fps=s.fps, title=f"{Path(s.audio).name}: what drives each bend")
 
 
 def excerpt_frames(s: RenderSettings, n: int) -> tuple[int, int]:
