@@ -9,7 +9,6 @@ frame is held for the whole song, so the two should differ by a small constant.
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
