@@ -76,3 +76,32 @@ def test_one_video_per_seed(tmp_path, wav, capsys):
     assert len(one) == len(two) == 3 and not np.array_equal(one, two)
     code = main(["render", str(clip), "-o", str(tmp_path / "c.mp4"), *TINY, "--seeds", "1,x"])
     assert code == 2 and "--seeds must be integers" in capsys.readouterr().err
+
+
+def test_panels_of_stems_and_seeds_side_by_side(tmp_path, wav, capsys):
+    import json
+
+    import soundfile
+
+    clip = wav(0.5)
+    t = np.arange(8000) / 16000
+    for name, gain in (("drums", t > 0.25), ("bass", t <= 0.25)):
+        soundfile.write(tmp_path / f"{name}.wav", (np.sin(2 * np.pi * 100 * t) * gain).astype(np.float32), 16000)
+    stems = f"{tmp_path / 'drums.wav'},{tmp_path / 'bass.wav'}"
+    out = tmp_path / "p.mp4"
+    assert main(["render", str(clip), "-o", str(out), *TINY, "--op", "rotate_r1", "--range", "0:3", "--panel-stems", stems,
+                 "--frames-dir", str(tmp_path / "pf")]) == 0
+    video = decoded(out)
+    assert video.shape == (5, 64, 128, 3)  # two 64x64 panels side by side
+    side = json.loads(out.with_suffix(".json").read_text())
+    r = [np.array(p["bends"][0]["frames"]["r"]) for p in side["panels"]]
+    assert r[0][0] == 0 and r[1][-1] == 0 and not np.array_equal(r[0], r[1])  # each panel its own driver
+    from PIL import Image
+
+    left = np.asarray(Image.open(tmp_path / "pf" / "panel0" / "00003.png"))
+    right = np.asarray(Image.open(tmp_path / "pf" / "panel1" / "00003.png"))
+    assert not np.array_equal(left, right)
+    assert main(["render", str(clip), "-o", str(tmp_path / "s.mp4"), *TINY, "--seeds", "1,2,3", "--panels"]) == 0
+    assert decoded(tmp_path / "s.mp4").shape == (5, 64, 192, 3)
+    code = main(["render", str(clip), "-o", str(tmp_path / "x.mp4"), *TINY, "--panels"])
+    assert code == 2 and "give --seeds" in capsys.readouterr().err

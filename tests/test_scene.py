@@ -170,3 +170,20 @@ def test_bend_checks_name_the_bend(tmp_path, bend, message):
 
     with pytest.raises(NetbendError, match=message):
         check_inputs(settings(tmp_path, "a.wav", bends=[scene.Bend(**bend)]))
+
+
+def test_scene_panels_load_dump_and_validate(tmp_path):
+    path = tmp_path / "four.yaml"
+    path.write_text(yaml.safe_dump({
+        "audio": "song.wav", "output": "four.mp4",
+        "panels": [{"seed": 1, "bends": [{"op": "rotate_r1", "stem": "drums.wav"}]},
+                   {"seed": 2, "prompt": "a crane", "bends": [{"op": "threshold", "constant": 0.5}]}],
+    }))
+    s = scene.load(path)
+    assert s.panels[0]["seed"] == 1 and s.panels[0]["bends"][0].stem == str(tmp_path / "drums.wav")
+    assert s.panels[1]["bends"][0] == scene.Bend(op="threshold", constant=0.5)
+    again = scene.load(scene.dump(s, tmp_path / "again.yaml"))
+    assert again.panels == s.panels
+    path.write_text(yaml.safe_dump({"audio": "a.wav", "output": "o.mp4", "panels": [{"size": [64, 64]}]}))
+    with pytest.raises(NetbendError, match=r"panels\[0\].size cannot differ between panels"):
+        scene.load(path)

@@ -87,7 +87,11 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     o.add_argument("--duration", type=float, default=None, dest="excerpt_duration", metavar="SECONDS",
                    help="... this many seconds of it (default: to the end)")
     o.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                   help="render one video per seed (OUTPUT_seedN.mp4), as the paper's 'Breathing' piece")
+                   help="render one video per seed (OUTPUT_seedN.mp4), or with --panels one panel per seed")
+    o.add_argument("--panel-stems", default=None, metavar="A.wav,B.wav,...",
+                   help="one panel per stem, side by side in one video, each driving the bend with its stem "
+                        "(the paper's four-panel piece; combine with --seeds for one seed per panel)")
+    o.add_argument("--panels", action="store_true", help="with --seeds: the seeds as panels of one video")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,11 +187,42 @@ def _render(args: argparse.Namespace) -> None:
         path = scene.dump(settings, args.dump_scene)
         print(f"wrote {path}; render it with: netbend render {path}")
         return
+    if args.panel_stems or args.panels:
+        settings = _with_panels(settings, args.panel_stems, args.seeds)
+        args.seeds = None
     _quiet_libraries()
     for run in _per_seed(settings, args.seeds):
         result = render(run, progress=not args.quiet)
         print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar}"
               + (f" and {result.plot}" if result.plot else ""))
+
+
+def _with_panels(settings, stems: str | None, seeds: str | None):
+    """Settings whose panels are the given stems and/or seeds, paired in order."""
+    import dataclasses
+
+    stem_list = [s.strip() for s in (stems or "").split(",") if s.strip()]
+    seed_list = _seed_list(seeds) if seeds else []
+    if not stem_list and not seed_list:
+        raise NetbendError("--panels tiles the --seeds: give --seeds (or --panel-stems)")
+    if stem_list and settings.op is None:
+        raise NetbendError("--panel-stems drive the bend of --op with each stem: give --op")
+    if stem_list and seed_list and len(stem_list) != len(seed_list):
+        raise NetbendError(f"--panel-stems gives {len(stem_list)} stems but --seeds {len(seed_list)} seeds")
+    count = max(len(stem_list), len(seed_list))
+    panels = [{**({"stem": stem_list[i]} if stem_list else {}), **({"seed": seed_list[i]} if seed_list else {})}
+              for i in range(count)]
+    return dataclasses.replace(settings, panels=panels)
+
+
+def _seed_list(seeds: str) -> list[int]:
+    try:
+        values = [int(v) for v in seeds.split(",") if v.strip()]
+    except ValueError:
+        raise NetbendError(f"--seeds must be integers separated by commas, got {seeds!r}") from None
+    if not values:
+        raise NetbendError("--seeds is empty")
+    return values
 
 
 def _per_seed(settings, seeds: str | None) -> list:
@@ -196,12 +231,7 @@ def _per_seed(settings, seeds: str | None) -> list:
 
     if not seeds:
         return [settings]
-    try:
-        values = [int(v) for v in seeds.split(",") if v.strip()]
-    except ValueError:
-        raise NetbendError(f"--seeds must be integers separated by commas, got {seeds!r}") from None
-    if not values:
-        raise NetbendError("--seeds is empty")
+    values = _seed_list(seeds)
     out = Path(settings.output)
     runs = []
     for seed in values:

@@ -158,37 +158,62 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     """Render ``s`` to a video with its soundtrack and a sidecar JSON beside it.
 
     ``model`` may be passed to reuse a loaded one; it must be the one ``s.model`` names.
+    With ``s.panels``, each panel is rendered as its own settings and the panels are
+    tiled side by side in one video.
     """
     check_inputs(s)
     audio = audio_io.load(s.audio)
-    drives = analyse(s, audio)  # over the whole song, so that an excerpt's frames equal the full render's
     n = audio_io.frame_count(audio.samples.shape[1], audio.sr, s.fps)
     first, stop = excerpt_frames(s, n)
     out = Path(s.output)
-    store = FrameStore(Path(s.frames_dir) if s.frames_dir else out.parent / f".{out.stem}.frames",
-                       settings_key(s, drives), overwrite=s.overwrite)
-    missing = [i for i in range(first, stop) if not store.has(i)]
-    if missing:
-        model = model or models.load(s.model, device=s.device)
-        make_scheduler(s.scheduler, model.scheduler_config, s.steps)  # fail before any frame is made
-        with tqdm(total=stop - first, initial=stop - first - len(missing), unit="frame", desc=out.name,
-                  disable=not progress) as bar:
-            for i, frame in zip(missing, frames(s, model, drives, n, missing)):
-                store.save(i, frame)  # on disk as soon as it is done: an interrupted render resumes here
-                bar.update()
+    work = Path(s.frames_dir) if s.frames_dir else out.parent / f".{out.stem}.frames"
+    models_by_name = {s.model: model} if model else {}
+    panels = [s] if not s.panels else [
+        dataclasses.replace(s, panels=[], frames_dir=str(work / f"panel{i}"), **p) for i, p in enumerate(s.panels)]
+    stores, all_drives = [], []
+    for i, p in enumerate(panels):
+        if s.panels:
+            check_inputs(dataclasses.replace(p, output=s.output, overwrite=True))
+        drives = analyse(p, audio)  # over the whole song, so that an excerpt's frames equal the full render's
+        store = FrameStore(Path(p.frames_dir) if p.frames_dir else work, settings_key(p, drives), overwrite=s.overwrite)
+        missing = [i for i in range(first, stop) if not store.has(i)]
+        if missing:
+            if p.model not in models_by_name:
+                models_by_name[p.model] = models.load(p.model, device=p.device)
+            m = models_by_name[p.model]
+            make_scheduler(p.scheduler, m.scheduler_config, p.steps)  # fail before any frame is made
+            label = out.name if len(panels) == 1 else f"{out.name} panel {i}"
+            with tqdm(total=stop - first, initial=stop - first - len(missing), unit="frame", desc=label,
+                      disable=not progress) as bar:
+                for j, frame in zip(missing, frames(p, m, drives, n, missing)):
+                    store.save(j, frame)  # on disk as soon as it is done: an interrupted render resumes here
+                    bar.update()
+        stores.append(store)
+        all_drives.append(drives)
     sr_per_frame = audio.sr / s.fps
     end = audio.samples.shape[1] if stop == n else math.floor(stop * sr_per_frame)
     clip = audio_io.Audio(audio.samples[:, math.floor(first * sr_per_frame):end], audio.sr, audio.path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(out, fps=s.fps, size=s.size, audio=clip) as writer:
+    w, h = s.size
+    with VideoWriter(out, fps=s.fps, size=(w * len(stores), h), audio=clip) as writer:
         for i in range(first, stop):
-            writer.write(store.load(i))
+            writer.write(np.concatenate([st.load(i) for st in stores], axis=1))  # panels side by side
     if not s.frames_dir:
-        store.remove()
+        for st in stores:
+            st.remove()
+        if s.panels:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
     sidecar = out.with_suffix(".json")
-    record = _sidecar(s, model.describe() if model else None, audio, n, drives, (first, stop))
+    described = {k: v.describe() for k, v in models_by_name.items() if v is not None}
+    record = _sidecar(s, described.get(s.model), audio, n, all_drives[0], (first, stop))
+    if s.panels:
+        record["panels"] = [{"settings": dataclasses.asdict(p), "bends": _sidecar(p, None, audio, n, d, (first, stop))["bends"]}
+                            for p, d in zip(panels, all_drives)]
+        record["video"]["width"] = w * len(stores)
     sidecar.write_text(json.dumps(record, indent=1, allow_nan=False))
-    plot = _plot_drives(s, drives, out.with_suffix(".drivers.png")) if drives else None
+    plot = _plot_drives(panels[0], all_drives[0], out.with_suffix(".drivers.png")) if all_drives[0] else None
     return RenderResult(out, sidecar, stop - first, plot)
 
 
@@ -208,11 +233,13 @@ def _plot_drives(s: RenderSettings, drives: list[Drive], path: Path) -> Path:
 
 def excerpt_frames(s: RenderSettings, n: int) -> tuple[int, int]:
     """Frames [first, stop) of the excerpt ``s.start`` .. ``s.start + s.duration`` of a song of n frames."""
+    if n == 0:
+        raise NetbendError(f"audio {s.audio} is shorter than one frame at {s.fps:g} fps")
     first = math.floor(s.start * s.fps)
     stop = n if s.duration is None else min(n, math.floor((s.start + s.duration) * s.fps))
     if first >= n or stop <= first:
-        raise NetbendError(f"--start {s.start:g} s with --duration {s.duration} s holds no whole frame of this "
-                           f"song ({n / s.fps:.2f} s at {s.fps:g} fps)")
+        span = f"--start {s.start:g} s" + ("" if s.duration is None else f" with --duration {s.duration:g} s")
+        raise NetbendError(f"{span} holds no whole frame of this song ({n / s.fps:.2f} s at {s.fps:g} fps)")
     return first, stop
 
 

@@ -140,6 +140,7 @@ class RenderSettings:
     start: float = 0.0  # render the excerpt from here (seconds) ...
     duration: float | None = None  # ... this long (None: to the end); its frames equal the full render's
     frames_dir: str | None = None  # keep every frame as a PNG here; None: a work folder removed after encoding
+    panels: list[dict] = field(default_factory=list)  # settings overrides, one per panel tiled side by side
     overwrite: bool = False
 
     def flag_bend(self) -> Bend | None:
@@ -196,6 +197,10 @@ def check_inputs(s: RenderSettings) -> None:
         flag.check(s.steps, "--")
     for i, bend in enumerate(s.bends):
         bend.check(s.steps, f"bends[{i}].")
+    for i, panel in enumerate(s.panels):
+        bad = [k for k in panel if k not in PANEL_KEYS]
+        if bad:
+            raise NetbendError(f"panels[{i}].{bad[0]} cannot differ between panels")
     if s.prompts is not None:
         from . import prompts
 
@@ -254,14 +259,30 @@ def _build(cls, data: dict, where: str, base: Path):
                 raise NetbendError(f"{where}keyframes must be a list of [seconds, value] pairs, got {value!r}") from None
         if key == "bends":
             if not isinstance(value, list):
-                raise NetbendError(f"bends must be a list of bends, got {value!r}")
-            value = [_build(Bend, b, f"bends[{i}].", base) for i, b in enumerate(value)]
+                raise NetbendError(f"{where}bends must be a list of bends, got {value!r}")
+            value = [_build(Bend, b, f"{where}bends[{i}].", base) for i, b in enumerate(value)]
+        if key == "panels":
+            value = [_panel(p, f"panels[{i}].", base) for i, p in enumerate(value or [])]
         kwargs[key] = value
     missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and n not in kwargs]
     if missing:
         raise NetbendError(f"{where or 'the scene'} needs the key {missing[0]!r}")
     return cls(**kwargs)
+
+
+PANEL_KEYS = ("prompt", "prompts", "interpolation", "negative_prompt", "bends", "stem", "seed", "walk", "guidance",
+              "scheduler", "steps", "model")  # what may differ between panels of one video
+
+
+def _panel(data: Any, where: str, base: Path) -> dict:
+    if not isinstance(data, dict):
+        raise NetbendError(f"{where[:-1]} must be a mapping of settings, got {data!r}")
+    bad = [k for k in data if k not in PANEL_KEYS]
+    if bad:
+        raise NetbendError(f"{where}{bad[0]} cannot differ between panels; a panel may set {', '.join(PANEL_KEYS)}")
+    built = _build(RenderSettings, {"audio": ".", "output": ".", **data}, where, base)
+    return {k: getattr(built, k) for k in data}
 
 
 def load(path: str | Path, **overrides: Any) -> RenderSettings:
@@ -293,8 +314,11 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
         if f.name == "bends":
             if not value:
                 continue
-            value = [{k: _plain(v) for k, v in dataclasses.asdict(b).items()
-                      if v != Bend.__dataclass_fields__[k].default} for b in value]
+            value = _bends_data(value)
+        if f.name == "panels":
+            if not value:
+                continue
+            value = [{k: _bends_data(v) if k == "bends" else _plain(v) for k, v in p.items()} for p in value]
         data[f.name] = _plain(value)
     for key in ("audio", "output"):
         data[key] = str(Path(data[key]).absolute())
@@ -304,6 +328,11 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _bends_data(bends: list[Bend]) -> list[dict]:
+    return [{k: _plain(v) for k, v in dataclasses.asdict(b).items() if v != Bend.__dataclass_fields__[k].default}
+            for b in bends]
 
 
 def _plain(value: Any) -> Any:
