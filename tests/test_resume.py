@@ -105,3 +105,49 @@ def test_panels_of_stems_and_seeds_side_by_side(tmp_path, wav, capsys):
     assert decoded(tmp_path / "s.mp4").shape == (5, 64, 192, 3)
     code = main(["render", str(clip), "-o", str(tmp_path / "x.mp4"), *TINY, "--panels"])
     assert code == 2 and "give --seeds" in capsys.readouterr().err
+
+
+def test_overwrite_discards_only_the_frames_never_other_files(tmp_path, wav, capsys):
+    clip = wav(0.3)
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ["render", str(clip), "-o", str(tmp_path / "v.mp4"), "--frames-dir", str(tmp_path), *TINY]
+    assert main(args) == 0
+    assert main([*args[:3], str(tmp_path / "w.mp4"), *args[4:], "--seed", "5", "--overwrite"]) == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine" and clip.exists()
+    assert len(list(tmp_path.glob("0*.png"))) == 3
+
+
+def test_a_longer_song_under_the_same_name_is_not_resumed_from_old_frames(tmp_path, wav, capsys):
+    import soundfile
+
+    from conftest import tone
+
+    clip = wav(2.0)
+    args = ["render", str(clip), "-o", str(tmp_path / "v.mp4"), "--frames-dir", str(tmp_path / "f"), *TINY,
+            "--duration", "1"]
+    assert main(args) == 0
+    soundfile.write(clip, tone(3.0, 16000), 16000)  # the noise walk spreads over the whole song: frames change
+    code = main([*args[:3], str(tmp_path / "w.mp4"), *args[4:]])
+    assert code == 2 and "song_frames" in capsys.readouterr().err
+
+
+def test_a_scene_takes_the_flags_given_on_the_command_line(tmp_path, wav, capsys):
+    import yaml
+
+    clip = wav(2.0)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"audio": str(clip), "output": str(tmp_path / "s.mp4"),
+                                                     "model": "tiny", "steps": 2, "size": [64, 64], "fps": 10}))
+    assert main(["render", str(tmp_path / "s.yaml"), "--start", "0.5", "--duration", "0.5", "--size", "32x32",
+                 "--quiet", "--device", DEVICE]) == 0
+    assert decoded(tmp_path / "s.mp4").shape == (5, 32, 32, 3)
+
+
+def test_dump_scene_keeps_panels(tmp_path, wav, capsys):
+    clip = wav(0.3)
+    path = tmp_path / "p.yaml"
+    assert main(["render", str(clip), "-o", str(tmp_path / "p.mp4"), *TINY, "--seeds", "1,2", "--panels",
+                 "--dump-scene", str(path)]) == 0
+    assert main(["render", str(path), "--quiet"]) == 0
+    assert decoded(tmp_path / "p.mp4").shape == (3, 64, 128, 3)
+    code = main(["render", str(clip), "-o", str(tmp_path / "q.mp4"), *TINY, "--seeds", "1,2", "--dump-scene", str(path)])
+    assert code == 2 and "add --panels" in capsys.readouterr().err

@@ -30,7 +30,10 @@ def test_schedule_parsing_times_and_colons_in_prompts():
     ("0:00 : a\n0:10 : b\n0:05 : c", r"line 3: time 0:05 is not after the previous keyframe \(10 s\)"),
     ("0:00 : a\n0:00 : b", "line 2: time 0:00 is not after"),
     ("0:00 : a\nhello world", r"line 2: expected 'M:SS : prompt', got 'hello world'"),
-    ("0:75 : a", "line 1: seconds must be below 60"),
+    ("0:75 : a", "line 1: minutes and seconds must be below 60"),
+    ("1:75:00 : a", "line 1: minutes and seconds must be below 60"),
+    ("1:30 a crane", r"line 1: expected 'M:SS : prompt', got '1:30 a crane'"),
+    ("0:00 - a", "line 1: expected"),
     ("# only a comment", "has no prompts"),
 ])
 def test_schedule_errors_name_the_line(text, message):
@@ -100,6 +103,7 @@ def test_a_bend_over_a_range_of_steps_is_each_step_in_turn(tmp_path, wav, tiny_m
                                                               scene.Bend(op="multiply", layer=2, constant=1.2)]),
                                tiny_model)
     assert np.array_equal(over_range, one_by_one)
+    assert (over_range != render_frames(settings(tmp_path, clip), tiny_model)).mean() > 0.05
 
 
 # --- scene files ----------------------------------------------------------------------------
@@ -149,6 +153,12 @@ def test_scene_paths_are_relative_to_the_scene_and_render_from_the_cli(tmp_path,
     ({"audio": "a.wav", "output": "o.mp4", "bends": [{"op": "add", "lyer": 3}]}, r"unknown key bends\[0\].'lyer'"),
     ({"audio": "a.wav", "output": "o.mp4", "bends": [{"op": "add", "keyframes": [1, 2]}]}, r"bends\[0\].keyframes must be"),
     ({"audio": "a.wav", "output": "o.mp4", "bends": "add"}, "bends must be a list"),
+    ({"audio": "a.wav", "output": "o.mp4", "steps": None}, "steps needs a value"),
+    ({"audio": "a.wav", "output": "o.mp4", "size": ["a", 64]}, r"size must be a pair of integers"),
+    ({"audio": "a.wav", "output": "o.mp4", "duration": "5"}, "duration must be a number, got '5'"),
+    ({"audio": "a.wav", "output": "o.mp4", "bends": [{"op": 5}]}, r"bends\[0\].op must be text, got 5"),
+    ({"audio": "a.wav", "output": "o.mp4", "bends": [{"op": "add", "layer": "1"}]}, r"bends\[0\].layer must be an integer"),
+    ({"audio": 5, "output": "o.mp4"}, "audio must be text, got 5"),
 ])
 def test_scene_validation_names_the_key_and_value(tmp_path, data, message):
     path = tmp_path / "bad.yaml"
@@ -159,7 +169,8 @@ def test_scene_validation_names_the_key_and_value(tmp_path, data, message):
 
 @pytest.mark.parametrize(("bend", "message"), [
     ({"op": "add", "layer": 9}, r"bends\[0\].layer must be in \[0, 3\]"),
-    ({"op": "add", "layers": (2, 9)}, r"bends\[0\].layers must be START:STOP within \[0, 4\], got 2:9"),
+    ({"op": "add", "layers": (2, 9)}, r"bends\[0\].layers must be START:STOP with START < STOP within \[0, 4\], got 2:9"),
+    ({"op": "add", "layers": (2, 2)}, r"bends\[0\].layers must be START:STOP with START < STOP"),
     ({"op": "add", "constant": 1.0, "keyframes": [(0, 1)]}, "choose one driver"),
     ({"op": "add", "window": (3, 1)}, r"bends\[0\].window must be"),
     ({"op": "add", "keyframes": [(1, 0), (0, 1)]}, "increasing times"),

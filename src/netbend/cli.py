@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace, audio: str):
+def _settings(args: argparse.Namespace, audio: str, scene: bool = False):
+    """RenderSettings from the flags; ``scene``: for comparing flags only (output may be missing)."""
     from .render import RenderSettings
 
     prompts = None
@@ -151,7 +152,7 @@ def _settings(args: argparse.Namespace, audio: str):
         except OSError as e:
             raise NetbendError(f"cannot read --prompts {args.prompts}: {e.strerror}") from None
     return RenderSettings(
-        audio=audio, output=args.output, prompt=args.prompt, prompts=prompts, interpolation=args.interpolation,
+        audio=audio, output=args.output or ("" if scene else None), prompt=args.prompt, prompts=prompts, interpolation=args.interpolation,
         negative_prompt=args.negative_prompt, op=args.op,
         feature=args.feature, stem=args.stem, smooth=args.smooth, curve=args.curve, invert=args.invert,
         layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
@@ -172,29 +173,45 @@ def _render(args: argparse.Namespace) -> None:
     from .render import render
 
     if Path(args.audio).suffix.lower() in SCENE_SUFFIXES:
-        overrides = {"overwrite": args.overwrite}
-        if args.output:
-            overrides["output"] = args.output
-        if args.device != "auto":
-            overrides["device"] = args.device
-        settings = scene.load(args.audio, **overrides)
+        settings = scene.load(args.audio, **_given_flags(args))
     else:
         if not args.output:
             raise NetbendError("give -o/--output (or render a scene file that names its output)")
         settings = _settings(args, args.audio)
+    if args.panel_stems or args.panels:
+        settings = _with_panels(settings, args.panel_stems, args.seeds)
+        args.seeds = None
     if args.dump_scene:
+        if args.seeds:
+            raise NetbendError("a scene holds one video: with --seeds, add --panels to dump the seeds as panels")
+        from .paths import check_output
+
+        check_output(Path(args.dump_scene), overwrite=args.overwrite)
         scene.check_inputs(dataclasses.replace(settings, overwrite=True))
         path = scene.dump(settings, args.dump_scene)
         print(f"wrote {path}; render it with: netbend render {path}")
         return
-    if args.panel_stems or args.panels:
-        settings = _with_panels(settings, args.panel_stems, args.seeds)
-        args.seeds = None
     _quiet_libraries()
     for run in _per_seed(settings, args.seeds):
         result = render(run, progress=not args.quiet)
         print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar}"
               + (f" and {result.plot}" if result.plot else ""))
+
+
+def _given_flags(args: argparse.Namespace) -> dict:
+    """The settings the command line gives explicitly (not left at their defaults): they
+    override a scene file's."""
+    import dataclasses
+
+    defaults = build_parser().parse_args(["render", args.audio])
+    given = _settings(args, args.audio, scene=True)
+    base = _settings(defaults, args.audio, scene=True)
+    out = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)
+           if getattr(given, f.name) != getattr(base, f.name)}
+    if any(k in out for k in ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range")) and "op" not in out:
+        raise NetbendError("--feature, --layer, --range ... configure the flags' bend: give --op too (a scene's "
+                           "bends are set in the scene)")
+    return out
 
 
 def _with_panels(settings, stems: str | None, seeds: str | None):
@@ -205,7 +222,7 @@ def _with_panels(settings, stems: str | None, seeds: str | None):
     seed_list = _seed_list(seeds) if seeds else []
     if not stem_list and not seed_list:
         raise NetbendError("--panels tiles the --seeds: give --seeds (or --panel-stems)")
-    if stem_list and settings.op is None:
+    if stem_list and not settings.all_bends():
         raise NetbendError("--panel-stems drive the bend of --op with each stem: give --op")
     if stem_list and seed_list and len(stem_list) != len(seed_list):
         raise NetbendError(f"--panel-stems gives {len(stem_list)} stems but --seeds {len(seed_list)} seeds")

@@ -17,7 +17,7 @@ import torch
 
 from .errors import NetbendError
 
-_LINE = re.compile(r"^\s*(\d+(?::\d{1,2}){0,2}(?:\.\d+)?)\s*:\s*(\S.*?)\s*$")
+_LINE = re.compile(r"^\s*(\d+(?::\d{1,2}){0,2}(?:\.\d+)?)\s*:\s+(\S.*?)\s*$")  # "TIME : prompt", a space after ':' 
 MODES = ("lerp", "slerp")
 
 
@@ -33,8 +33,8 @@ def parse_time(text: str) -> float:
     seconds = 0.0
     for p in parts:
         seconds = seconds * 60 + float(p)
-    if len(parts) > 1 and float(parts[-1]) >= 60:
-        raise ValueError(f"seconds must be below 60 in {text!r}")
+    if any(float(p) >= 60 for p in parts[1:]):
+        raise ValueError(f"minutes and seconds must be below 60 in {text!r}")
     return seconds
 
 

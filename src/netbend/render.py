@@ -168,14 +168,11 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     out = Path(s.output)
     work = Path(s.frames_dir) if s.frames_dir else out.parent / f".{out.stem}.frames"
     models_by_name = {s.model: model} if model else {}
-    panels = [s] if not s.panels else [
-        dataclasses.replace(s, panels=[], frames_dir=str(work / f"panel{i}"), **p) for i, p in enumerate(s.panels)]
+    panels = [s] if not s.panels else panel_settings(s, work)
     stores, all_drives = [], []
     for i, p in enumerate(panels):
-        if s.panels:
-            check_inputs(dataclasses.replace(p, output=s.output, overwrite=True))
         drives = analyse(p, audio)  # over the whole song, so that an excerpt's frames equal the full render's
-        store = FrameStore(Path(p.frames_dir) if p.frames_dir else work, settings_key(p, drives), overwrite=s.overwrite)
+        store = FrameStore(Path(p.frames_dir) if p.frames_dir else work, settings_key(p, drives, n), overwrite=s.overwrite)
         missing = [i for i in range(first, stop) if not store.has(i)]
         if missing:
             if p.model not in models_by_name:
@@ -213,14 +210,37 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
                             for p, d in zip(panels, all_drives)]
         record["video"]["width"] = w * len(stores)
     sidecar.write_text(json.dumps(record, indent=1, allow_nan=False))
-    plot = _plot_drives(panels[0], all_drives[0], out.with_suffix(".drivers.png")) if all_drives[0] else None
+    plot = _plot_drives(panels, all_drives, out.with_suffix(".drivers.png")) if any(all_drives) else None
     return RenderResult(out, sidecar, stop - first, plot)
 
 
-def _plot_drives(s: RenderSettings, drives: list[Drive], path: Path) -> Path:
-    """One panel per bend: its driver, raw and as smoothed (what was mapped onto r)."""
+def panel_settings(s: RenderSettings, work: Path) -> list[RenderSettings]:
+    """The settings of each panel: the scene's, with the panel's own values; a panel's
+    ``stem`` drives every bend that names no stem of its own."""
+    out = []
+    for i, p in enumerate(s.panels):
+        p = dict(p)
+        stem = p.pop("stem", None)
+        panel = dataclasses.replace(s, panels=[], frames_dir=str(work / f"panel{i}"), **p)
+        if stem is not None:
+            panel = dataclasses.replace(panel, stem=panel.stem or stem,
+                                        bends=[b if b.stem else dataclasses.replace(b, stem=stem) for b in panel.bends])
+        out.append(panel)
+    return out
+
+
+def _plot_drives(panels: list[RenderSettings], drives_per_panel: list[list[Drive]], path: Path) -> Path:
+    """One row per bend (of every panel): its driver, raw and as smoothed (what was mapped onto r)."""
     from .plotting import plot_features
 
+    rows = []
+    for k, (s, drives) in enumerate(zip(panels, drives_per_panel)):
+        for row in _driver_rows(s, drives):
+            rows.append((f"panel {k}: {row[0]}" if len(panels) > 1 else row[0], *row[1:]))
+    return plot_features(path, rows, fps=panels[0].fps, title=f"{Path(panels[0].audio).name}: what drives each bend")
+
+
+def _driver_rows(s: RenderSettings, drives: list[Drive]) -> list:
     panels = []
     for bend, drive in zip(s.all_bends(), drives):
         source = (f"constant {bend.constant:g}" if bend.constant is not None else "keyframes"
@@ -228,28 +248,33 @@ def _plot_drives(s: RenderSettings, drives: list[Drive], path: Path) -> Path:
         label = f"{bend.op}  <-  {source}" + (f"  (smoothing {bend.smooth})" if bend.smooth else "")
         smoothed = drive.smoothed if bend.smooth and drive.feature.ndim == 1 else None
         panels.append((label, drive.feature, smoothed))
-    return plot_features(path, panels, fps=s.fps, title=f"{Path(s.audio).name}: what drives each bend")
+    return panels
 
 
 def excerpt_frames(s: RenderSettings, n: int) -> tuple[int, int]:
     """Frames [first, stop) of the excerpt ``s.start`` .. ``s.start + s.duration`` of a song of n frames."""
     if n == 0:
         raise NetbendError(f"audio {s.audio} is shorter than one frame at {s.fps:g} fps")
-    first = math.floor(s.start * s.fps)
-    stop = n if s.duration is None else min(n, math.floor((s.start + s.duration) * s.fps))
+    first = math.floor(s.start * s.fps + 1e-9)  # 0.7 s at 10 fps is frame 7, not 6.999...
+    stop = n if s.duration is None else min(n, math.floor((s.start + s.duration) * s.fps + 1e-9))
     if first >= n or stop <= first:
         span = f"--start {s.start:g} s" + ("" if s.duration is None else f" with --duration {s.duration:g} s")
         raise NetbendError(f"{span} holds no whole frame of this song ({n / s.fps:.2f} s at {s.fps:g} fps)")
     return first, stop
 
 
-def settings_key(s: RenderSettings, drives: list[Drive]) -> dict:
+def settings_key(s: RenderSettings, drives: list[Drive], n: int) -> dict:
     """What decides the frames' content: the settings (less output, excerpt, batch and where
     frames go) and every bend's parameter values, which follow from the audio files."""
     import hashlib
 
-    skip = {"output", "overwrite", "frames_dir", "start", "duration", "batch"}
+    skip = {"audio", "output", "overwrite", "frames_dir", "start", "duration", "batch", "device", "panels",
+            "op", "feature", "stem", "smooth", "curve", "invert", "layer", "range", "bends"}
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in skip}
+    # the bends as they act (flags or scene alike), without the stems' paths: their content is in the drives
+    settings["bends"] = [{k: v for k, v in dataclasses.asdict(b).items() if k != "stem"} for b in s.all_bends()]
+    settings["device"] = models.pick_device(s.device).type  # cpu float32 and cuda float16 differ
+    settings["song_frames"] = n  # the noise walk spreads over the whole song
     digest = hashlib.sha256()
     for d in drives:
         digest.update(np.ascontiguousarray(d.r, dtype=np.float64).tobytes())
@@ -262,9 +287,9 @@ class FrameStore:
     that made them; frames made under other settings are never mixed in."""
 
     def __init__(self, folder: Path, key: dict, *, overwrite: bool):
-        import shutil
-
         self.folder = folder
+        if folder.exists() and not folder.is_dir():
+            raise NetbendError(f"frames folder {folder} is a file")
         meta = folder / "netbend-frames.json"
         key = json.loads(json.dumps(key))  # as it reads back from the file
         if meta.exists():
@@ -279,7 +304,7 @@ class FrameStore:
                         changed.append("netbend's version")
                     raise NetbendError(f"frames in {folder} were made with other settings ({', '.join(changed)}); "
                                        "pass --overwrite to discard them, or use another --frames-dir")
-                shutil.rmtree(folder)
+                self.remove()
         folder.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps(key, indent=1))
 
@@ -302,9 +327,14 @@ class FrameStore:
         return np.asarray(Image.open(self.path(i)).convert("RGB"))
 
     def remove(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete the frames and the record of their settings, nothing else; the folder too if that empties it."""
+        for f in [*self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png"), *self.folder.glob(".[0-9]*.tmp.png"),
+                  self.folder / "netbend-frames.json"]:
+            f.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass  # the user's own files are there too
 
 
 def _sidecar(s: RenderSettings, model: dict | None, audio: audio_io.Audio, n: int, drives: list[Drive],

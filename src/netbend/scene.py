@@ -80,8 +80,9 @@ class Bend:
             raise NetbendError(f"{label}layer and {label}layers both given: choose one")
         if self.layers is not None:
             a, b = self.layers
-            if not 0 <= a <= b <= steps + 1:
-                raise NetbendError(f"{label}layers must be START:STOP within [0, {steps + 1}], got {a}:{b}")
+            if not 0 <= a < b <= steps + 1:
+                raise NetbendError(f"{label}layers must be START:STOP with START < STOP within [0, {steps + 1}], "
+                                   f"got {a}:{b}")
         elif not 0 <= (steps if self.layer is None else self.layer) <= steps:
             raise NetbendError(f"{label}layer must be in [0, {steps}] (0 = initial noise, {steps} = final latent), "
                                f"got {self.layer}")
@@ -201,6 +202,12 @@ def check_inputs(s: RenderSettings) -> None:
         bad = [k for k in panel if k not in PANEL_KEYS]
         if bad:
             raise NetbendError(f"panels[{i}].{bad[0]} cannot differ between panels")
+        own = {k: v for k, v in panel.items() if k != "stem"}
+        merged = dataclasses.replace(s, panels=[], **own)
+        if merged.steps < 1:
+            raise NetbendError(f"panels[{i}].steps must be at least 1, got {merged.steps}")
+        for j, bend in enumerate(merged.all_bends()):
+            bend.check(merged.steps, f"panels[{i}].bends[{j}].")
     if s.prompts is not None:
         from . import prompts
 
@@ -216,17 +223,29 @@ def check_inputs(s: RenderSettings) -> None:
 # --- scene files --------------------------------------------------------------------------
 
 _TUPLES = {"size", "range", "layers", "window"}
-_PATHS = {"audio", "output", "stem"}
+_PATHS = {"audio", "output", "stem", "frames_dir"}
+# fields without a default value, and what they hold when given
+_OPTIONAL = {"layer": int, "prompts": str, "stem": str, "op": str, "constant": float, "duration": float,
+             "frames_dir": str, "smooth": str, "audio": str, "output": str}
+_PAIR_OF = {"size": int, "layers": int, "range": float, "window": float}
 
 
 def _coerce(where: str, key: str, value: Any, default: Any) -> Any:
-    if value is None or key in ("bends", "keyframes"):
+    if key in ("bends", "keyframes", "panels"):
+        return value
+    if value is None:
+        if default is not None or key in ("audio", "output"):
+            raise NetbendError(f"{where}{key} needs a value")
         return value
     if key in _TUPLES:
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise NetbendError(f"{where}{key} must be a pair [a, b], got {value!r}")
-        return tuple(value)
-    kind = type(default) if default is not None else None
+        kind = _PAIR_OF[key]
+        ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            not isinstance(v, bool) and (isinstance(v, int) if kind is int else isinstance(v, (int, float))) for v in value)
+        if not ok:
+            raise NetbendError(f"{where}{key} must be a pair of {'integers' if kind is int else 'numbers'} [a, b], "
+                               f"got {value!r}")
+        return tuple(kind(v) for v in value)
+    kind = type(default) if default is not None else _OPTIONAL.get(key)
     if kind is bool and not isinstance(value, bool):
         raise NetbendError(f"{where}{key} must be true or false, got {value!r}")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -252,6 +271,8 @@ def _build(cls, data: dict, where: str, base: Path):
         value = _coerce(where, key, value, default)
         if key in _PATHS and value is not None:
             value = str(base / Path(value).expanduser())
+        if key == "model" and (base / value).exists():  # a local model folder or file next to the scene
+            value = str(base / value)
         if key == "keyframes" and value is not None:
             try:
                 value = [(float(t), float(v)) for t, v in value]
@@ -309,7 +330,7 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
     data = {}
     for f in dataclasses.fields(RenderSettings):
         value = getattr(scene, f.name)
-        if f.name in ("overwrite", "frames_dir") or (f.default is not dataclasses.MISSING and value == f.default):
+        if f.name in ("overwrite",) or (f.default is not dataclasses.MISSING and value == f.default):
             continue
         if f.name == "bends":
             if not value:
@@ -322,10 +343,16 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
         data[f.name] = _plain(value)
     for key in ("audio", "output"):
         data[key] = str(Path(data[key]).absolute())
-    for bend in data.get("bends", []):
+    for bend in data.get("bends", []) + [b for p in data.get("panels", []) for b in p.get("bends", [])]:
         if bend.get("stem"):
             bend["stem"] = str(Path(bend["stem"]).absolute())
+    for panel in data.get("panels", []):
+        if panel.get("stem"):
+            panel["stem"] = str(Path(panel["stem"]).absolute())
+    if data.get("frames_dir"):
+        data["frames_dir"] = str(Path(data["frames_dir"]).absolute())
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
 
