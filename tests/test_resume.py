@@ -74,6 +74,9 @@ def test_one_video_per_seed(tmp_path, wav, capsys):
     assert main(["render", str(clip), "-o", str(tmp_path / "b.mp4"), *TINY, "--seeds", "1,2"]) == 0
     one, two = decoded(tmp_path / "b_seed1.mp4"), decoded(tmp_path / "b_seed2.mp4")
     assert len(one) == len(two) == 3 and not np.array_equal(one, two)
+    (tmp_path / "b_seed2.mp4").unlink()  # as if the run had been stopped during seed 2
+    assert main(["render", str(clip), "-o", str(tmp_path / "b.mp4"), *TINY, "--seeds", "1,2"]) == 0
+    assert "kept" in capsys.readouterr().out and (tmp_path / "b_seed2.mp4").exists()
     code = main(["render", str(clip), "-o", str(tmp_path / "c.mp4"), *TINY, "--seeds", "1,x"])
     assert code == 2 and "--seeds must be integers" in capsys.readouterr().err
 

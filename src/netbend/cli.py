@@ -192,7 +192,11 @@ def _render(args: argparse.Namespace) -> None:
         print(f"wrote {path}; render it with: netbend render {path}")
         return
     _quiet_libraries()
-    for run in _per_seed(settings, args.seeds):
+    runs = _per_seed(settings, args.seeds)
+    for run in runs:
+        if len(runs) > 1 and _already_rendered(run):
+            print(f"kept {run.output}: rendered before with these settings")
+            continue
         result = render(run, progress=not args.quiet)
         print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar}"
               + (f" and {result.plot}" if result.plot else ""))
@@ -242,6 +246,24 @@ def _seed_list(seeds: str) -> list[int]:
     return values
 
 
+def _already_rendered(settings) -> bool:
+    """Whether the output exists with a sidecar recording exactly these settings (so a
+    ``--seeds`` run that was interrupted goes on with the seeds not yet done)."""
+    import dataclasses
+    import json
+
+    out = Path(settings.output)
+    sidecar = out.with_suffix(".json")
+    if not (out.exists() and sidecar.exists()):
+        return False
+    try:
+        kept = json.loads(sidecar.read_text())["settings"]
+    except (OSError, ValueError, KeyError):
+        return False
+    now = json.loads(json.dumps(dataclasses.asdict(settings)))
+    return {k: v for k, v in kept.items() if k != "overwrite"} == {k: v for k, v in now.items() if k != "overwrite"}
+
+
 def _per_seed(settings, seeds: str | None) -> list:
     """One settings per seed of ``--seeds``, each writing OUTPUT_seedN (and its own frames folder)."""
     import dataclasses
@@ -258,7 +280,8 @@ def _per_seed(settings, seeds: str | None) -> list:
     from .scene import check_inputs
 
     for run in runs:  # all of them, before the first starts
-        check_inputs(run)
+        if not _already_rendered(run):
+            check_inputs(run)
     return runs
 
 
