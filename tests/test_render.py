@@ -172,7 +172,7 @@ def test_a_chain_without_parameter_bends_every_frame(tmp_path, wav, tiny_model):
     s = settings(tmp_path, clip, op="dilate:k=2 | normalize_mean:axis=0", layer=STEPS)
     bent = render_frames(s, tiny_model)
     assert (bent != plain).mean() > 0.05
-    assert s.bend_range() is None
+    assert s.flag_bend().param_range() is None
 
 
 @pytest.mark.parametrize(("kw", "message"), [

@@ -35,9 +35,9 @@ from typing import Any
 from . import features, mapping, models, operators, smoothing
 from .errors import NetbendError
 from .paths import check_output
+from .sampling import SCHEDULERS
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
-SCHEDULER_NAMES = ("ddim", "ddpm", "euler", "euler_a", "dpmpp", "unipc", "lcm")  # = sampling.SCHEDULERS
 
 
 @dataclass
@@ -154,17 +154,6 @@ class RenderSettings:
         flag = self.flag_bend()
         return ([flag] if flag else []) + list(self.bends)
 
-    # the flags' bend, as the sidecar and older callers read it
-    @property
-    def bend_layer(self) -> int:
-        return self.steps if self.layer is None else self.layer
-
-    def chain(self) -> operators.Chain:
-        return operators.parse(self.op)
-
-    def bend_range(self) -> tuple[float, float] | None:
-        return self.flag_bend().param_range()
-
 
 def check_inputs(s: RenderSettings) -> None:
     """Reject bad settings up front, with a message that names the bad value."""
@@ -190,8 +179,8 @@ def check_inputs(s: RenderSettings) -> None:
         raise NetbendError(f"--start must be a time >= 0 seconds, got {s.start}")
     if s.duration is not None and not (math.isfinite(s.duration) and s.duration > 0):
         raise NetbendError(f"--duration must be positive seconds, got {s.duration}")
-    if s.scheduler not in SCHEDULER_NAMES:
-        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULER_NAMES)}")
+    if s.scheduler not in SCHEDULERS:
+        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
     features.check(s.feature)
     flag = s.flag_bend()
     if flag:
