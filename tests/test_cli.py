@@ -204,3 +204,9 @@ def test_features_bad_options_are_one_line_errors(tmp_path, wav, capsys, extra, 
     extra = [e.format(tmp=tmp_path) for e in extra]
     code, _, err = run(capsys, "features", str(wav(0.5)), *extra)
     assert_one_line_error(code, err, *needles)
+
+
+def test_missing_audio_is_reported_first(tmp_path, capsys):
+    (tmp_path / "o.mp4").write_bytes(b"old")
+    code, _, err = run(capsys, "render", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "o.mp4"), *TINY)
+    assert_one_line_error(code, err, "audio file not found", "nope.wav")

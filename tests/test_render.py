@@ -124,9 +124,9 @@ def test_frames_show_the_drive(tmp_path, wav, tiny_model):
     ({"scheduler": "heun"}, "unknown scheduler 'heun'"),
     ({"output": "out.gif"}, "output must end in"),
 ])
-def test_check_inputs_rejects_bad_settings(tmp_path, kw, message):
+def test_check_inputs_rejects_bad_settings(tmp_path, wav, kw, message):
     with pytest.raises(NetbendError, match=message):
-        check_inputs(settings(tmp_path, "clip.wav", **kw))
+        check_inputs(settings(tmp_path, wav(0.2), **kw))
 
 
 def test_existing_output_needs_overwrite(tmp_path, wav, tiny_model):
@@ -191,9 +191,9 @@ def test_operator_domain_errors_come_before_the_model_loads(tmp_path, wav, kw, m
     ({"op": "negate", "range": (0, 1)}, "--range has nothing to set"),
     ({"op": "rotate_r1 |"}, "empty operator"),
 ])
-def test_check_inputs_rejects_bad_chains(tmp_path, kw, message):
+def test_check_inputs_rejects_bad_chains(tmp_path, wav, kw, message):
     with pytest.raises(NetbendError, match=message):
-        check_inputs(settings(tmp_path, "clip.wav", **kw))
+        check_inputs(settings(tmp_path, wav(0.2), **kw))
 
 
 def test_smoothing_stem_and_curve_drive_the_render(tmp_path, wav, tiny_model):

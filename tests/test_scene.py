@@ -176,11 +176,11 @@ def test_scene_validation_names_the_key_and_value(tmp_path, data, message):
     ({"op": "add", "keyframes": [(1, 0), (0, 1)]}, "increasing times"),
     ({"op": "wobble"}, "unknown operator 'wobble'"),
 ])
-def test_bend_checks_name_the_bend(tmp_path, bend, message):
+def test_bend_checks_name_the_bend(tmp_path, wav, bend, message):
     from netbend.scene import check_inputs
 
     with pytest.raises(NetbendError, match=message):
-        check_inputs(settings(tmp_path, "a.wav", bends=[scene.Bend(**bend)]))
+        check_inputs(settings(tmp_path, wav(0.2), bends=[scene.Bend(**bend)]))
 
 
 def test_scene_panels_load_dump_and_validate(tmp_path):

@@ -32,16 +32,22 @@ class Audio:
         return self.samples.shape[1] / self.sr
 
 
-def load(path: str | Path) -> Audio:
-    """Decode an audio file: WAV/FLAC/OGG/MP3 through soundfile, anything else FFmpeg reads through PyAV.
-
-    Raises `NetbendError` with one line when the file is missing, unreadable or empty.
-    """
+def check_path(path: str | Path) -> Path:
+    """``path`` as a Path if it is an existing file; a `NetbendError` saying what it is otherwise."""
     path = Path(path)
     if path.is_dir():
         raise NetbendError(f"audio path {path} is a folder, not a file")
     if not path.is_file():
         raise NetbendError(f"audio file not found: {path}")
+    return path
+
+
+def load(path: str | Path) -> Audio:
+    """Decode an audio file: WAV/FLAC/OGG/MP3 through soundfile, anything else FFmpeg reads through PyAV.
+
+    Raises `NetbendError` with one line when the file is missing, unreadable or empty.
+    """
+    path = check_path(path)
     try:
         data, sr = soundfile.read(path, dtype="float32", always_2d=True)  # (n, channels)
         samples = np.ascontiguousarray(data.T)

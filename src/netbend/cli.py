@@ -289,10 +289,8 @@ def _demo(args: argparse.Namespace) -> None:
     import soundfile
 
     from . import demo
-    from .render import render
-
     from .paths import check_output
-    from .render import check_inputs
+    from .render import render
 
     tiny = args.model == "tiny"
     if args.steps is None:
@@ -304,14 +302,13 @@ def _demo(args: argparse.Namespace) -> None:
     if not 0 < args.duration < 3600:
         raise NetbendError(f"--duration must be between 0 and 3600 seconds, got {args.duration}")
     settings = _settings(args, str(wav))
-    check_inputs(settings)
     check_output(wav, overwrite=args.overwrite)
     _quiet_libraries()
     out.parent.mkdir(parents=True, exist_ok=True)
     sr = 44100
     soundfile.write(wav, demo.track(duration=args.duration, sr=sr).T, sr)
     try:
-        result = render(settings, progress=not args.quiet)
+        result = render(settings, progress=not args.quiet)  # checks the settings first
     except BaseException:
         wav.unlink(missing_ok=True)  # the track belongs to a video that was not made
         raise

@@ -100,8 +100,8 @@ def _try_bend(s: RenderSettings, chain: operators.Chain, r: np.ndarray | None) -
 
 
 def _frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
-    # one CPU generator per frame and use (0: sampler, 1: bend), so that random draws give
-    # the same frame at any batch size and the sampler's draws do not shift the bend's
+    # one CPU generator per frame and use (stream 0: the sampler, 1 + i: bend i), so that random
+    # draws give the same frame at any batch size and one use's draws do not shift another's
     states = [np.random.SeedSequence([seed, int(i), stream]).generate_state(1)[0] for i in frames]
     return [torch.Generator().manual_seed(int(st)) for st in states]
 
@@ -111,17 +111,13 @@ def frames(s: RenderSettings, model: models.StableDiffusion, drives: list[Drive]
     """Generate the video's frames, each uint8 (H, W, 3): all of them in order, or those of ``indices``.
 
     ``drives``: one per bend of `RenderSettings.all_bends`, as `analyse` makes them;
-    ``n_frames`` is needed only when there is no bend (else the drives know it). A frame
-    depends on its index alone, so any subset, in any batches, gives the same frames.
+    ``n_frames``: the song's frames, needed when there is no bend (else the drives know it).
+    A frame depends on its index alone, so any subset, in any batches, gives the same frames.
     """
     drives = [drives] if isinstance(drives, Drive) else drives
-    if n_frames is None:
-        if not drives:
-            song = audio_io.load(s.audio)
-            n_frames = audio_io.frame_count(song.samples.shape[1], song.sr, s.fps)
-        else:
-            n_frames = drives[0].n_frames
-    n = n_frames
+    if n_frames is None and not drives:
+        raise ValueError("frames() needs n_frames when there is no bend")
+    n = drives[0].n_frames if n_frames is None else n_frames
     scheduler = make_scheduler(s.scheduler, model.scheduler_config, s.steps)
     keyframes = parse_prompts(s.prompts) if s.prompts is not None else [Keyframe(0.0, s.prompt)]
     schedule = PromptSchedule(keyframes, model.encode_text, s.interpolation)  # each prompt encoded once
@@ -206,7 +202,7 @@ def render(s: RenderSettings, *, model: models.StableDiffusion | None = None, pr
     described = {k: v.describe() for k, v in models_by_name.items() if v is not None}
     record = _sidecar(s, described.get(s.model), audio, n, all_drives[0], (first, stop))
     if s.panels:
-        record["panels"] = [{"settings": dataclasses.asdict(p), "bends": _sidecar(p, None, audio, n, d, (first, stop))["bends"]}
+        record["panels"] = [{"settings": dataclasses.asdict(p), "bends": _bend_records(p, d)}
                             for p, d in zip(panels, all_drives)]
         record["video"]["width"] = w * len(stores)
     sidecar.write_text(json.dumps(record, indent=1, allow_nan=False))
@@ -337,23 +333,25 @@ class FrameStore:
             pass  # the user's own files are there too
 
 
+def _bend_records(s: RenderSettings, drives: list[Drive]) -> list[dict]:
+    """What the sidecar says of each bend: its settings and its driver's values per frame."""
+    return [{
+        "op": str(bend.chain()), "steps_bent": list(bend.steps_bent(s.steps)), "feature": bend.feature,
+        "stem": bend.stem, "smooth": bend.smooth, "curve": bend.curve, "invert": bend.invert,
+        "constant": bend.constant, "keyframes": bend.keyframes, "window": bend.window,
+        "range": bend.param_range(),
+        "frames": {
+            "feature": drive.feature.tolist(),
+            "smoothed": None if drive.smoothed is None else drive.smoothed.tolist(),
+            "r": drive.r.tolist(),
+            "active": None if drive.active is None else drive.active.tolist(),
+        },
+    } for bend, drive in zip(s.all_bends(), drives)]
+
+
 def _sidecar(s: RenderSettings, model: dict | None, audio: audio_io.Audio, n: int, drives: list[Drive],
              excerpt: tuple[int, int]) -> dict:
     import diffusers
-
-    def record(bend: Bend, drive: Drive) -> dict:
-        return {
-            "op": str(bend.chain()), "steps_bent": list(bend.steps_bent(s.steps)), "feature": bend.feature,
-            "stem": bend.stem, "smooth": bend.smooth, "curve": bend.curve, "invert": bend.invert,
-            "constant": bend.constant, "keyframes": bend.keyframes, "window": bend.window,
-            "range": bend.param_range(),
-            "frames": {
-                "feature": drive.feature.tolist(),
-                "smoothed": None if drive.smoothed is None else drive.smoothed.tolist(),
-                "r": drive.r.tolist(),
-                "active": None if drive.active is None else drive.active.tolist(),
-            },
-        }
 
     return {
         "netbend": __version__,
@@ -366,5 +364,5 @@ def _sidecar(s: RenderSettings, model: dict | None, audio: audio_io.Audio, n: in
         "video": {"n_frames": excerpt[1] - excerpt[0], "first_frame": excerpt[0], "song_frames": n, "fps": s.fps,
                   "width": s.size[0], "height": s.size[1]},
         "time_s": (np.arange(n) / s.fps).tolist(),
-        "bends": [record(b, d) for b, d in zip(s.all_bends(), drives)],
+        "bends": _bend_records(s, drives),
     }

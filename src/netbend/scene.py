@@ -157,6 +157,11 @@ class RenderSettings:
 
 def check_inputs(s: RenderSettings) -> None:
     """Reject bad settings up front, with a message that names the bad value."""
+    from .audio import check_path
+
+    check_path(s.audio)  # the first thing a newcomer gets wrong; cheaper to say before anything else
+    for stem in {b.stem for b in s.all_bends() if b.stem} | {p["stem"] for p in s.panels if p.get("stem")}:
+        check_path(stem)
     for name in ("fps", "guidance", "walk"):
         if not math.isfinite(getattr(s, name)):
             raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
