@@ -14,4 +14,6 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 (cd benchmarks && timeout 360 python3 render_speed.py --frames 8 --steps 50 --size 512 --batches 1,4) 2>&1 \
   | grep -v "should be kept in float32" | tee "$OUT/render_speed.md"
+(cd benchmarks && timeout 200 python3 grid_speed.py --model random-sd1 --size 512 --steps 25 --values 5) 2>&1 \
+  | grep -v "should be kept in float32" | tee "$OUT/grid_speed.md"
 NETBEND_TEST_DEVICE=cuda timeout 180 python3 -m pytest -q -p no:cacheprovider -x tests 2>&1 | tail -40 | tee "$OUT/tests_cuda.txt"

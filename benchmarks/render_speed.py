@@ -12,22 +12,15 @@ measured in one run so that ratios compare like with like.
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
-from datetime import date
 
 import numpy as np
 import torch
 
+from bench_util import sync, where
 import sd_random
 from netbend import operators
 from netbend.render import Drive, RenderSettings, frames
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def time_netbend(model, args, *, batch: int, op: str | None) -> float:
@@ -90,9 +83,7 @@ def main() -> None:
     diffusers.utils.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
     model = sd_random.build(args.device, dtype)
-    card = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or "cpu"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"## render speed: {card}, {date.today()}, commit {commit}, torch {torch.__version__}, {dtype}")
+    print(f"## render speed: {where(args.device)}, {dtype}")
     print(f"{args.size}x{args.size}, {args.steps} DDIM steps, guidance 7.5, {args.frames} frames timed after a warm-up\n")
     print("| renderer | batch | bend | s/frame | frames/s | vs. diffusers pipeline |")
     print("| --- | --- | --- | --- | --- | --- |")

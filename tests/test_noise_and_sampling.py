@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from netbend import sampling
@@ -83,3 +84,32 @@ def test_scheduler_that_cannot_make_the_steps_is_a_clear_error(tiny_model):
 
     with pytest.raises(NetbendError, match="cannot make 2000 steps"):
         sampling.make_scheduler("ddim", tiny_model.scheduler_config, 2000)
+
+
+@pytest.mark.parametrize("name", ["ddim", "euler_a", "dpmpp", "unipc"])
+def test_a_run_split_at_a_step_continues_exactly(tiny_model, name):
+    """sample(stop=k) then sample(start=k) on a copy of the scheduler and of the random state
+    equals one whole run: what the figure grid's shared trajectory relies on."""
+    import copy
+
+    cond = tiny_model.encode_text(["crane"])
+    denoise = sampling.guided_denoiser(tiny_model.unet, cond, tiny_model.encode_text([""]), 7.5)
+    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2)).to(tiny_model.device, tiny_model.dtype)
+
+    def fresh():
+        s = sampling.make_scheduler(name, tiny_model.scheduler_config, 5)
+        s.set_timesteps(5, device=tiny_model.device)
+        return s, [torch.Generator().manual_seed(9)]
+
+    sched, gen = fresh()
+    whole = sampling.sample(denoise, sched, x0 * sched.init_noise_sigma, generator=gen)
+    sched, gen = fresh()
+    mid = sampling.sample(denoise, sched, x0 * sched.init_noise_sigma, generator=gen, stop=3)
+    copied = [torch.Generator()]
+    copied[0].set_state(gen[0].get_state())
+    sched2 = copy.deepcopy(sched)
+    gen[0].manual_seed(123)  # the original's later use does not matter to the copy
+    rest = sampling.sample(denoise, sched2, mid, generator=copied, start=3)
+    assert torch.equal(rest, whole)
+    with pytest.raises(ValueError):
+        sampling.sample(denoise, sched2, mid, start=4, stop=2)

@@ -30,6 +30,23 @@ def _range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:5 or 0:2pi, got {text!r}") from None
 
 
+def _add_model_args(g: argparse._ArgumentGroup, *, model: str, steps: int | None, size: tuple[int, int] | None,
+                    batch: int = 1) -> None:
+    """The flags that say how one image is generated, shared by render, demo and grid."""
+    g.add_argument("--negative-prompt", default="", help="negative prompt for classifier-free guidance")
+    g.add_argument("--model", default=model, help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, "
+                                                   "or 'tiny' (built-in offline test model) (default: %(default)s)")
+    g.add_argument("--steps", type=int, default=steps, help="denoising steps (default: %(default)s)")
+    g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale; <= 1 disables it (default: %(default)s)")
+    g.add_argument("--scheduler", default="ddim", help="sampler: ddim, ddpm, euler, euler_a, dpmpp, unipc, lcm (default: %(default)s)")
+    g.add_argument("--size", type=_size, default=size, metavar="WxH", help="image size in pixels, multiples of 8 (default: %s)"
+                   % ("512x512" if size is None or size == (512, 512) else f"{size[0]}x{size[1]}"))
+    g.add_argument("--seed", type=int, default=42, help="seed of the initial noise (default: %(default)s)")
+    g.add_argument("--batch", type=int, default=batch, help="images per UNet call; results equal batch 1's up to float "
+                                                             "rounding (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
+
+
 def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None,
                          op: str | None, for_render: bool = False) -> None:
     g = p.add_argument_group("generation")
@@ -38,19 +55,9 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
                    help="prompt schedule: lines 'M:SS : prompt', embeddings interpolated between them (replaces --prompt)")
     g.add_argument("--interpolation", default="lerp", choices=["lerp", "slerp"],
                    help="between scheduled prompts (default: %(default)s, as the paper)")
-    g.add_argument("--negative-prompt", default="", help="negative prompt for classifier-free guidance")
-    g.add_argument("--model", default=model, help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, "
-                                                   "or 'tiny' (built-in offline test model) (default: %(default)s)")
-    g.add_argument("--steps", type=int, default=steps, help="denoising steps (default: %(default)s)")
-    g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale; <= 1 disables it (default: %(default)s)")
-    g.add_argument("--scheduler", default="ddim", help="sampler: ddim, ddpm, euler, euler_a, dpmpp, unipc, lcm (default: %(default)s)")
-    g.add_argument("--size", type=_size, default=size, metavar="WxH", help="frame size in pixels, multiples of 8 (default: %s)"
-                   % ("512x512" if size is None or size == (512, 512) else f"{size[0]}x{size[1]}"))
+    _add_model_args(g, model=model, steps=steps, size=size)
     g.add_argument("--fps", type=float, default=20.0, help="video frame rate; one audio slice per frame (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=42, help="seed of the noise walk (default: %(default)s)")
     g.add_argument("--walk", type=float, default=0.2, help="noise-walk extent over the video, 2 = full circle (default: %(default)s)")
-    g.add_argument("--batch", type=int, default=1, help="frames per UNet call; frames equal batch 1's up to float rounding (default: %(default)s)")
-    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
     b = p.add_argument_group("bend")
     b.add_argument("--op", default=op, metavar="CHAIN",
                    help="operator(s) bending the latent: NAME[:key=value,...] joined by '|', e.g. rotate_r1 or "
@@ -132,6 +139,33 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--plot", default=None, help="write a PNG with one panel per feature, raw and smoothed")
     f.add_argument("--smoothed", action="store_true", help="CSV holds smoothed values instead of raw ones")
     f.set_defaults(run=_features)
+
+    gr = sub.add_parser("grid", help="a figure grid: one operator across layers (columns) and values (rows)",
+                        description="Render the paper's kind of figure: one column per layer (the denoising step "
+                                    "before which the latent is bent), one row per value of the operator's parameter "
+                                    "(or of one of its options), same prompt and seed in every cell. Cell (L, v) equals "
+                                    "the one-frame render with the bend at layer L and r = v. The cells share the "
+                                    "unbent trajectory up to their layer, which is computed once.")
+    gg = gr.add_argument_group("grid")
+    gg.add_argument("--op", required=True, metavar="CHAIN", help="operator(s), as in render, e.g. rotate_r1 or "
+                    "'dilate:k=4 | normalize_mean'")
+    gg.add_argument("--layers", default=None, help="columns: a list 0,10,20 or START:STOP:STEP with STOP included "
+                    "(0:50:5 = 0,5,...,50); each within 0..STEPS (default: 0, STEPS/5, ..., STEPS-1, the paper's "
+                    "0,10,20,30,40,49 for 50 steps)")
+    gg.add_argument("--values", default=None, help="rows: values of r, a list 0,pi/2,pi or START:STOP:COUNT with "
+                    "both ends included (0:2pi:9 = 0, pi/4, ..., 2pi); write --values=-1:1:5 when START is negative "
+                    f"(default: the operator's range in {9} values)")
+    gg.add_argument("--option", default=None, metavar="KEY=V1,V2,...", help="rows vary this option of the chain "
+                    "instead, e.g. channel=0,1,2,3 for reflect or normalize_mean.axis=0,1,2")
+    g = gr.add_argument_group("generation")
+    g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
+    _add_model_args(g, model=DEFAULT_MODEL, steps=50, size=(512, 512), batch=8)
+    o = gr.add_argument_group("output")
+    o.add_argument("-o", "--output", required=True, help="the grid image (.png); each cell also goes to NAME/layer{L}_{row}.png "
+                                                         "and a record of the settings to NAME.json")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing grid and its cells")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    gr.set_defaults(run=_grid)
 
     o = sub.add_parser("ops", help="list the operators, or show one with its options",
                        description="The operator registry: family, parameter, default range of the audio mapping, "
@@ -313,6 +347,24 @@ def _demo(args: argparse.Namespace) -> None:
         wav.unlink(missing_ok=True)  # the track belongs to a video that was not made
         raise
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
+
+
+def _grid(args: argparse.Namespace) -> None:
+    from .grid import GridSettings, parse_layers, parse_option, parse_values, render_grid
+
+    settings = GridSettings(
+        op=args.op, output=args.output, layers=None if args.layers is None else parse_layers(args.layers),
+        values=None if args.values is None else parse_values(args.values),
+        option=None if args.option is None else parse_option(args.option),
+        prompt=args.prompt, negative_prompt=args.negative_prompt, model=args.model, steps=args.steps,
+        guidance=args.guidance, scheduler=args.scheduler, size=args.size, seed=args.seed, batch=args.batch,
+        device=args.device, overwrite=args.overwrite)
+    _quiet_libraries()
+    g = render_grid(settings, progress=not args.quiet)
+    print(f"wrote {g.files['grid']} ({len(g.layers)} layers x {len(g.rows)} rows), the cells in {g.files['cells']}/ "
+          f"and {g.files['sidecar']}")
+    print(f"UNet evaluations: {g.unet_evaluations} on the shared trajectory, against {g.naive_evaluations} for one "
+          f"generation per cell ({g.naive_evaluations / g.unet_evaluations:.2f}x fewer); {g.seconds:.1f} s")
 
 
 def _features(args: argparse.Namespace) -> None:

@@ -99,7 +99,7 @@ def _try_bend(s: RenderSettings, chain: operators.Chain, r: np.ndarray | None) -
     chain(torch.zeros(1, 4, h // 8, w // 8), None if chain.param_shape is None else torch.as_tensor(r[:1]))
 
 
-def _frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
+def frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
     # one CPU generator per frame and use (stream 0: the sampler, 1 + i: bend i), so that random
     # draws give the same frame at any batch size and one use's draws do not shift another's
     states = [np.random.SeedSequence([seed, int(i), stream]).generate_state(1)[0] for i in frames]
@@ -134,11 +134,11 @@ def frames(s: RenderSettings, model: models.StableDiffusion, drives: list[Drive]
         for i, (bend, chain, drive) in enumerate(bends):
             r = torch.as_tensor(drive.r[idx.numpy()]) if chain.param_shape is not None else None
             mask = None if drive.active is None else torch.as_tensor(drive.active[idx.numpy()])
-            sites.append(LatentBend(chain, bend.steps_bent(s.steps), r, _frame_generators(s.seed, idx, stream=1 + i), mask))
+            sites.append(LatentBend(chain, bend.steps_bent(s.steps), r, frame_generators(s.seed, idx, stream=1 + i), mask))
         cond = schedule.embeddings(idx.numpy() / s.fps)  # (B, 77, D)
         denoise = guided_denoiser(model.unet, cond, None if uncond is None else uncond.expand(b, -1, -1), s.guidance)
         latents = sample(denoise, scheduler, x, callback=Bends(sites) if sites else None,
-                         generator=_frame_generators(s.seed, idx, stream=0))
+                         generator=frame_generators(s.seed, idx, stream=0))
         yield from model.decode(latents)
 
 

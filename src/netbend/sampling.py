@@ -65,11 +65,14 @@ def sample(
     *,
     callback: StepCallback | None = None,
     generator: list[torch.Generator] | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> torch.Tensor:
     """Run ``scheduler``'s loop (after its ``set_timesteps``) from the latent ``x``.
 
     ``callback(k, x)`` may replace the latent entering step ``k`` for ``k = 0 .. S-1``,
-    and is called once more with ``k = S`` on the final latent, before decoding. Nothing
+    and is called once more with ``k = S`` on the final latent, before decoding; it
+    returns ``x`` itself where it bends nothing. Nothing
     here knows a scheduler's internals: any diffusers scheduler of the SD family works.
 
     The callback sees the latent at the scale the model sees it (after the scheduler's
@@ -81,15 +84,29 @@ def sample(
 
     x : (B, 4, h, w), already scaled by ``scheduler.init_noise_sigma``
     generator : one per sample, for stochastic schedulers
+    start, stop : run steps ``start .. stop-1`` only. ``stop < S`` returns the latent
+        entering step ``stop`` (without calling the callback there), so that a run can be
+        continued from it with ``start=stop`` and the scheduler (or a deep copy of it)
+        left in the state the first run left it in.
     """
     takes_generator = "generator" in inspect.signature(scheduler.step).parameters
     extra = {"generator": generator} if takes_generator and generator is not None else {}
-    for k, t in enumerate(scheduler.timesteps):
+    n_steps = len(scheduler.timesteps)
+    stop = n_steps if stop is None else stop
+    if not 0 <= start <= stop <= n_steps:
+        raise ValueError(f"steps {start}:{stop} are not within the scheduler's {n_steps}")
+    for k in range(start, stop):
+        t = scheduler.timesteps[k]
         if callback is not None:
             c = float(scheduler.scale_model_input(torch.ones(1, device=x.device), t))
-            x = callback(k, x) if c == 1.0 else callback(k, x * c) / c
+            if c == 1.0:
+                x = callback(k, x)
+            else:
+                scaled = x * c
+                bent = callback(k, scaled)
+                x = x if bent is scaled else bent / c  # a callback that returns its input bent nothing
         x_in = scheduler.scale_model_input(x, t)
         x = scheduler.step(denoise(x_in, t), t, x, **extra).prev_sample
-    if callback is not None:
-        x = callback(len(scheduler.timesteps), x)
+    if callback is not None and stop == n_steps:
+        x = callback(n_steps, x)
     return x
