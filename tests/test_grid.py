@@ -57,7 +57,8 @@ def test_value_lists_and_ranges_understand_pi():
     np.testing.assert_allclose(parse_values("-1:1:5"), [-1, -0.5, 0, 0.5, 1])
     assert parse_values("3:3:1") == [3.0]
     for bad, needle in [("", "empty"), (" , ", "empty"), ("0:1:0", "COUNT"), ("0:1", "START:STOP:COUNT"),
-                        ("x", "list"), ("nan", "finite")]:
+                        ("x", "list"), ("nan", "finite"), ("0:inf:3", "finite"), ("nan:1:2", "finite"),
+                        ("pi/0", "list"), ("0:pi/0:3", "list")]:
         with pytest.raises(NetbendError, match=needle):
             parse_values(bad)
 
@@ -83,9 +84,14 @@ def test_rows_vary_the_value_or_an_option(tmp_path):
     rows = grid_rows(grid_settings(tmp_path, op="rotate_six", values=[0.5]))
     assert rows[0].r.tolist() == [0.5] * 6  # one number per row turns all six planes
     with pytest.raises(NetbendError, match="several operators .* name one, e.g. multiply.fraction"):
-        grid_rows(grid_settings(tmp_path, op="multiply | add", option=("fraction", [0.5, 1.0])))
+        grid_rows(grid_settings(tmp_path, op="multiply | add", option=("fraction", [0.5, 1.0]), values=[2.0]))
     rows = grid_rows(grid_settings(tmp_path, op="multiply | add", option=("add.fraction", [0.5, 1.0]), values=[2.0]))
     assert [str(r.chain) for r in rows] == ["multiply | add:fraction=0.5", "multiply | add:fraction=1.0"]
+    assert [float(r.r) for r in rows] == [2.0, 2.0]  # --values' one value is every row's r
+    rows = grid_rows(grid_settings(tmp_path, op="multiply:r=3 | add:r=1", option=("add.fraction", [0.5])))
+    assert rows[0].r is None  # r fixed in the chain: nothing to drive
+    rows = grid_rows(grid_settings(tmp_path, values=[-1.0, 0.0, 1.0, math.pi / 2]))
+    assert [r.label for r in rows] == ["-1", "0", "1", "0.5π"]  # plain radians stay plain
 
 
 @pytest.mark.parametrize("kw, needles", [
@@ -96,7 +102,11 @@ def test_rows_vary_the_value_or_an_option(tmp_path):
     (dict(op="reflect", values=[1.0, 2.0]), ["takes no parameter", "--option"]),
     (dict(op="matrix", values=[1.0]), ["4x4"]),
     (dict(option=("rotate_r1.colour", [1])), ["colour"]),
-    (dict(values=[1.0, 2.0], op="reflect", option=("channel", [0, 1])), ["--values and --option"]),
+    (dict(values=[1.0, 2.0], op="reflect", option=("channel", [0, 1])), ["takes no parameter"]),
+    (dict(op="multiply", option=("fraction", [0.25, 0.5])), ["give --values one value", "r="]),  # else rows = unbent
+    (dict(op="multiply", values=[1.0, 2.0], option=("fraction", [0.25, 0.5])), ["--values and --option"]),
+    (dict(option=("r", [0.0, 1.0])), ["--values"]),
+    (dict(scheduler="heun"), ["unknown scheduler"]),
     (dict(op="reflect", option=("channel", [0, 7])), ["channel"]),  # outside the latent's 4 channels
     (dict(op="log", values=[0.0]), ["log"]),  # outside the operator's domain
     (dict(output="grid.jpg"), [".png"]),
@@ -144,6 +154,11 @@ def test_cell_count_layout_and_files(tmp_path, tiny_model, layers, values):
     assert g.unet_evaluations == max(layers) + sum(len(values) * (STEPS - k) for k in layers)
     assert record["unet_evaluations"] == g.unet_evaluations
     assert g.naive_evaluations == len(layers) * len(values) * STEPS
+    if layers != sorted(layers):  # columns in the order given, each with its own layer's cells
+        in_order = make(grid_settings(tmp_path, output=str(tmp_path / "sorted.png"), layers=sorted(layers), values=values,
+                                      batch=2), tiny_model)
+        for j, k in enumerate(layers):
+            assert np.array_equal(g.cells[j], in_order.cells[sorted(layers).index(k)])
     # the figure grows with the columns and the rows
     w, h = Image.open(tmp_path / "grid.png").size
     if len(layers) > 1 and len(values) > 1:
@@ -181,6 +196,14 @@ def test_a_grid_cell_equals_the_same_bend_rendered_alone(tmp_path, wav, tiny_mod
     assert not np.array_equal(g.cells[1, 0], alone)  # another value, another image
 
 
+def test_each_cell_of_a_batch_draws_its_own_random_numbers(tmp_path, tiny_model):
+    """A random operator in a batch of cells draws as each cell alone: no generator is shared."""
+    kw = dict(op="add_sparse", layers=[1], values=[1.0, 2.0, 3.0])
+    alone = make(grid_settings(tmp_path, **kw, batch=1), tiny_model)
+    batched = make(grid_settings(tmp_path, **kw, batch=3), tiny_model)
+    assert np.abs(batched.cells.astype(int) - alone.cells).max() <= 2
+
+
 def test_option_rows_equal_each_fixed_option_rendered_alone(tmp_path, wav, tiny_model):
     s = grid_settings(tmp_path, op="reflect", option=("channel", [0, 1, 2, 3]), layers=[1], batch=4)
     g = make(s, tiny_model)
@@ -196,7 +219,7 @@ def test_grid_from_the_command_line(tmp_path, capsys):
             "--values", "0:2pi:3", "--device", DEVICE, "--quiet", "-o", str(out)]
     assert main(argv) == 0
     said = capsys.readouterr().out
-    assert "4 layers x 3 rows" in said and f"{3 + 3 * (3 + 2 + 1 + 0)} on the shared trajectory" in said
+    assert "4 columns x 3 rows" in said and f"{3 + 3 * (3 + 2 + 1 + 0)} on the shared trajectory" in said
     assert sorted(p.name for p in (tmp_path / "figs" / "rot").iterdir()) == sorted(
         f"layer{k}_{i}.png" for k in range(4) for i in range(3))
     record = json.loads(out.with_suffix(".json").read_text())

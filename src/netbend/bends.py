@@ -1,4 +1,9 @@
-"""Bending sites: where in the generation an operator acts."""
+"""Bending sites: where in the generation an operator acts, and what it does to a batch there.
+
+A bend acts on the latent before chosen denoising steps (`LatentBend`, the paper's), or on
+the output of a UNet or VAE-decoder module while chosen steps run (`LayerBend`, installed
+as a forward hook by `netbend.sites.hooked`). Both apply a `Bending` to a batch of frames.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +15,87 @@ from .operators import Chain
 
 
 @dataclass
+class Bending:
+    """An operator acting on a batch of B frames: one chain for all (``op``) or one per frame.
+
+    The tensor it bends may hold m copies of the batch (the UNet sees unconditional and
+    conditional halves with classifier-free guidance): each copy is bent alike.
+    """
+
+    op: Chain | list[Chain]  # a chain for every frame, or one per frame (the rows of a figure grid)
+    r: torch.Tensor | None  # (B, *param_shape): one parameter per frame; None if nothing is driven
+    batch: int  # B
+    generator: list[torch.Generator] | None = None  # one per frame, for random operators
+    active: torch.Tensor | None = None  # (B,) bool: frames inside the bend's time window; None = all
+    channels: torch.Tensor | None = None  # indices of the channels bent; None = all
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x : (m * B, C, H, W) -> the same shape, with the chosen channels of active frames bent."""
+        if self.active is not None and not self.active.any():
+            return x
+        sel = x if self.channels is None else x[:, self.channels.to(x.device)]
+        copies = sel.split(self.batch)
+        y = self._bend(sel) if len(copies) == 1 else torch.cat([self._bend(c) for c in copies])
+        if self.active is not None:
+            keep = self.active.to(x.device).repeat(x.shape[0] // self.batch).view(-1, 1, 1, 1)
+            y = torch.where(keep, y, sel)
+        if self.channels is None:
+            return y
+        out = x.clone()
+        out[:, self.channels.to(x.device)] = y
+        return out
+
+    def _bend(self, x: torch.Tensor) -> torch.Tensor:  # one copy of the batch: (B, c, H, W)
+        if not isinstance(self.op, list):
+            return self.op(x, self.r, generator=self.generator)
+        gens = self.generator or [None] * self.batch
+        return torch.cat([op(x[i:i + 1], None if self.r is None else self.r[i:i + 1],
+                             generator=None if gens[i] is None else [gens[i]])
+                          for i, op in enumerate(self.op)])
+
+
+@dataclass
 class LatentBend:
-    """The paper's bend: ``op`` acts on the latent that enters denoising step k, for k in ``steps``.
+    """The paper's bend: acts on the latent that enters denoising step k, for k in ``steps``.
 
     Step 0 is the initial noise and step S the final latent before decoding.
     """
 
-    op: Chain
+    bending: Bending
     steps: range  # loop indices before which the latent is bent
-    r: torch.Tensor | None  # (B, *param_shape): one parameter per frame of the batch; None if nothing is driven
-    generator: list[torch.Generator] | None = None  # one per frame, for random operators
-    active: torch.Tensor | None = None  # (B,) bool: frames inside the bend's time window; None = all
 
     def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        if k not in self.steps:
-            return x
-        if self.active is None:
-            return self.op(x, self.r, generator=self.generator)
-        if not self.active.any():
-            return x
-        y = self.op(x, self.r, generator=self.generator)
-        return torch.where(self.active.to(x.device).view(-1, 1, 1, 1), y, x)
+        return self.bending(x) if k in self.steps else x
+
+
+@dataclass
+class LayerBend:
+    """A bend of a module's output: ``site`` names the module (``unet.mid_block``,
+    ``vae.decoder.up_blocks.2``, ...); it acts while the steps in ``steps`` run (None:
+    whenever the module runs, as for VAE sites, which run at decode time)."""
+
+    bending: Bending
+    site: str
+    steps: range | None = None
+
+
+class Clock:
+    """The denoising step now running, for layer bends that act in some steps only."""
+
+    step: int | None = None
 
 
 @dataclass
 class Bends:
-    """Several bends as one step callback of `netbend.sampling.sample`, applied in order."""
+    """Latent bends as one step callback of `netbend.sampling.sample`, applied in order;
+    it also tells ``clock`` (shared with the layer bends' hooks) which step runs next."""
 
     sites: list[LatentBend]
+    clock: Clock | None = None
 
     def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        if self.clock is not None:
+            self.clock.step = k
         for site in self.sites:
             x = site(k, x)
         return x

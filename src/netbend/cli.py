@@ -12,6 +12,7 @@ from .errors import NetbendError
 from .parsing import parse_number
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # = netbend.models.DEFAULT_MODEL, kept import-free for a fast --help
+DEFAULT_ROWS = 9  # = netbend.grid.DEFAULT_ROWS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -22,12 +23,21 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {text!r}") from None
 
 
-def _range(text: str) -> tuple[float, float]:
-    lo, sep, hi = text.partition(":")
-    try:
-        return parse_number(lo), parse_number(hi)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI such as 0:5 or 0:2pi, got {text!r}") from None
+def _pair(read, example: str):
+    """An argparse type for ``A:B``, each read by ``read``."""
+
+    def parse(text: str) -> tuple:
+        a, _, b = text.partition(":")
+        try:
+            return read(a), read(b)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {example}, got {text!r}") from None
+
+    return parse
+
+
+_range = _pair(parse_number, "LO:HI such as 0:5 or 0:2pi")
+_steps = _pair(int, "START:STOP such as 10:40")
 
 
 def _add_model_args(g: argparse._ArgumentGroup, *, model: str, steps: int | None, size: tuple[int, int] | None,
@@ -74,6 +84,16 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     b.add_argument("--invert", action="store_true", help="map the feature's largest value to the range's low end")
     b.add_argument("--layer", type=int, default=None,
                    help="denoising step before which the latent is bent: 0 = initial noise, STEPS = final latent (default: STEPS)")
+    b.add_argument("--site", default="latent", help="where the bend acts: latent (the paper's), or a module of the UNet "
+                   "or VAE decoder such as unet.mid_block or vae.decoder.up_blocks.2, bent on its output "
+                   "(list: netbend sites) (default: %(default)s)")
+    b.add_argument("--steps-active", type=_steps, default=None, metavar="START:STOP",
+                   help="UNet sites: the denoising steps during which the bend acts, a half-open range like a "
+                        "Python slice (10:40 = steps 10..39; empty bends nothing) (default: all)")
+    b.add_argument("--channels", default=None, metavar="WHICH",
+                   help="the site's channels that are bent: all, a list 0,5,7, a range 0:64, a fraction 0.25 "
+                        "(seeded), or cluster:C/K (cluster C, 0 = largest, of K by k-means over a calibration run; "
+                        "see netbend sites --clusters K) (default: all)")
     b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
                    help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi "
                         "for rotations); write --range=-1:1 when LO is negative")
@@ -144,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Render the paper's kind of figure: one column per layer (the denoising step "
                                     "before which the latent is bent), one row per value of the operator's parameter "
                                     "(or of one of its options), same prompt and seed in every cell. Cell (L, v) equals "
-                                    "the one-frame render with the bend at layer L and r = v. The cells share the "
+                                    "the one-frame render with the bend at layer L and r = v (exactly with --batch 1, up to float "
+                                    "rounding otherwise). The cells share the "
                                     "unbent trajectory up to their layer, which is computed once.")
     gg = gr.add_argument_group("grid")
     gg.add_argument("--op", required=True, metavar="CHAIN", help="operator(s), as in render, e.g. rotate_r1 or "
@@ -153,10 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "(0:50:5 = 0,5,...,50); each within 0..STEPS (default: 0, STEPS/5, ..., STEPS-1, the paper's "
                     "0,10,20,30,40,49 for 50 steps)")
     gg.add_argument("--values", default=None, help="rows: values of r, a list 0,pi/2,pi or START:STOP:COUNT with "
-                    "both ends included (0:2pi:9 = 0, pi/4, ..., 2pi); write --values=-1:1:5 when START is negative "
-                    f"(default: the operator's range in {9} values)")
+                    "both ends included (0:2pi:9 = 0, pi/4, ..., 2pi); write --values=-1:1:5 or --values=-1,0,1 "
+                    f"when the first is negative (default: the operator's range in {DEFAULT_ROWS} values; with "
+                    "--option, one value: the r of every row)")
     gg.add_argument("--option", default=None, metavar="KEY=V1,V2,...", help="rows vary this option of the chain "
                     "instead, e.g. channel=0,1,2,3 for reflect or normalize_mean.axis=0,1,2")
+    gg.add_argument("--site", default="latent", help="where the bend acts: latent (columns: the step before which it "
+                    "is bent), a UNet module (columns: the step during which it is bent, 0..STEPS-1) or a VAE-decoder "
+                    "module (one column: decode) (default: %(default)s)")
+    gg.add_argument("--channels", default=None, metavar="WHICH", help="the site's channels that are bent, as in "
+                    "render (default: all)")
     g = gr.add_argument_group("generation")
     g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
     _add_model_args(g, model=DEFAULT_MODEL, steps=50, size=(512, 512), batch=8)
@@ -166,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--overwrite", action="store_true", help="replace an existing grid and its cells")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     gr.set_defaults(run=_grid)
+
+    st = sub.add_parser("sites", help="list a model's bending sites: name, output shape, channels",
+                        description="The modules of the UNet and VAE decoder that a bend can act on (--site), with "
+                                    "their output shape at --size. With --clusters K, their channels are grouped by "
+                                    "k-means of their feature maps over a short calibration run (as Broad et al. did "
+                                    "for StyleGAN2); the cluster sizes are listed and a preview of each cluster's mean "
+                                    "feature map is saved per site.")
+    st.add_argument("--model", default=DEFAULT_MODEL, help="as in render (default: %(default)s)")
+    st.add_argument("--size", type=_size, default=(512, 512), metavar="WxH", help="image size (default: 512x512)")
+    st.add_argument("--site", default=None, metavar="S1,S2,...", help="only these sites (default: all)")
+    st.add_argument("--clusters", type=int, default=None, metavar="K", help="group each site's channels into K clusters")
+    st.add_argument("--prompt", default="a floating orb", help="prompt of the calibration run (default: %(default)r)")
+    st.add_argument("--seed", type=int, default=42, help="seed of the calibration run and of k-means (default: %(default)s)")
+    st.add_argument("--preview", default="sites-preview", metavar="DIR",
+                    help="with --clusters: where each site's cluster preview goes (default: %(default)s)")
+    st.add_argument("--device", default="auto", help="as in render (default: %(default)s)")
+    st.set_defaults(run=_sites)
 
     o = sub.add_parser("ops", help="list the operators, or show one with its options",
                        description="The operator registry: family, parameter, default range of the audio mapping, "
@@ -189,7 +233,8 @@ def _settings(args: argparse.Namespace, audio: str, scene: bool = False):
         audio=audio, output=args.output or ("" if scene else None), prompt=args.prompt, prompts=prompts, interpolation=args.interpolation,
         negative_prompt=args.negative_prompt, op=args.op,
         feature=args.feature, stem=args.stem, smooth=args.smooth, curve=args.curve, invert=args.invert,
-        layer=args.layer, range=args.range, steps=args.steps, guidance=args.guidance,
+        layer=args.layer, range=args.range, site=args.site, steps_active=args.steps_active, channels=args.channels,
+        steps=args.steps, guidance=args.guidance,
         scheduler=args.scheduler, model=args.model, fps=args.fps, seed=args.seed, size=args.size, walk=args.walk,
         batch=args.batch, device=args.device, overwrite=args.overwrite,
         frames_dir=getattr(args, "frames_dir", None), start=getattr(args, "start", 0.0),
@@ -246,8 +291,9 @@ def _given_flags(args: argparse.Namespace) -> dict:
     base = _settings(defaults, args.audio, scene=True)
     out = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)
            if getattr(given, f.name) != getattr(base, f.name)}
-    if any(k in out for k in ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range")) and "op" not in out:
-        raise NetbendError("--feature, --layer, --range ... configure the flags' bend: give --op too (a scene's "
+    bend_keys = ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range", "site", "steps_active", "channels")
+    if any(k in out for k in bend_keys) and "op" not in out:
+        raise NetbendError("--feature, --layer, --site ... configure the flags' bend: give --op too (a scene's "
                            "bends are set in the scene)")
     return out
 
@@ -358,13 +404,43 @@ def _grid(args: argparse.Namespace) -> None:
         option=None if args.option is None else parse_option(args.option),
         prompt=args.prompt, negative_prompt=args.negative_prompt, model=args.model, steps=args.steps,
         guidance=args.guidance, scheduler=args.scheduler, size=args.size, seed=args.seed, batch=args.batch,
-        device=args.device, overwrite=args.overwrite)
+        device=args.device, overwrite=args.overwrite, site=args.site, channels=args.channels)
     _quiet_libraries()
     g = render_grid(settings, progress=not args.quiet)
-    print(f"wrote {g.files['grid']} ({len(g.layers)} layers x {len(g.rows)} rows), the cells in {g.files['cells']}/ "
+    plural = lambda n, word: f"{n} {word}" + ("s" if n != 1 else "")  # noqa: E731
+    print(f"wrote {g.files['grid']} ({plural(len(g.layers), 'column')} x {plural(len(g.rows), 'row')}), the cells in "
+          f"{g.files['cells']}/ "
           f"and {g.files['sidecar']}")
     print(f"UNet evaluations: {g.unet_evaluations} on the shared trajectory, against {g.naive_evaluations} for one "
           f"generation per cell ({g.naive_evaluations / g.unet_evaluations:.2f}x fewer); {g.seconds:.1f} s")
+
+
+def _sites(args: argparse.Namespace) -> None:
+    from . import models, sites
+
+    only = None if args.site is None else [v.strip() for v in args.site.split(",") if v.strip()]
+    for name in only or []:
+        sites.kind(name)
+    if args.clusters is not None and args.clusters < 2:
+        raise NetbendError(f"--clusters must be at least 2, got {args.clusters}")
+    w, h = args.size
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    _quiet_libraries()
+    model = models.load(args.model, device=args.device)
+    for name in only or []:
+        if name != sites.LATENT:
+            sites.module(model, name)
+    clusters = None
+    if args.clusters is not None:
+        wanted = [n for n in (only or sites.names(model)) if n != sites.LATENT]
+        clusters = sites.calibrate(model, wanted, args.clusters, prompt=args.prompt, size=args.size, seed=args.seed,
+                                   progress=True)
+    print(sites.describe(model, args.size, clusters, only))
+    if clusters:
+        paths = sites.save_previews(clusters, Path(args.preview))
+        print(f"\ncluster previews: {len(paths)} images in {args.preview}/ (one per site); bend a cluster with "
+              f"--channels cluster:C/{args.clusters}")
 
 
 def _features(args: argparse.Namespace) -> None:

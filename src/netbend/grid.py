@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, models, operators
+from . import __version__, models, operators, sites
+from .bends import Bending, Bends, Clock, LatentBend, LayerBend
 from .errors import NetbendError
 from .models import DEFAULT_MODEL
 from .noise import NoiseWalk
-from .operators.registry import Chain, _value, get
-from .parsing import parse_number
+from .operators.registry import Chain, get
+from .parsing import format_number, parse_number, parse_value
 from .sampling import guided_denoiser, make_scheduler, sample
 
 DEFAULT_ROWS = 9  # values over the operator's default range when --values is not given (0..2pi in pi/4 for rotations)
@@ -57,6 +58,8 @@ class GridSettings:
     batch: int = 8  # cells per UNet call
     device: str = "auto"
     overwrite: bool = False
+    site: str = "latent"  # or a UNet module (columns: the step during which it is bent) or a VAE-decoder one
+    channels: Any = None  # the site's channels that are bent, as in render (`netbend.sites.parse_channels`)
 
     @property
     def folder(self) -> Path:
@@ -85,6 +88,7 @@ class Grid:
     cells: np.ndarray
     unet_evaluations: int  # latents passed through the UNet (each counts twice with guidance, once here)
     seconds: float
+    model: dict = field(default_factory=dict)  # what the model was, and the device and dtype it ran in
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -129,8 +133,9 @@ def parse_values(text: str) -> list[float]:
             count = int(parts[2])
             if count < 1:
                 raise NetbendError(f"--values {text}: COUNT must be at least 1")
-            return [float(v) for v in np.linspace(start, stop, count)]
-        values = [parse_number(p) for p in text.split(",") if p.strip()]
+            values = [float(v) for v in np.linspace(start, stop, count)] if math.isfinite(start + stop) else [start, stop]
+        else:
+            values = [parse_number(p) for p in text.split(",") if p.strip()]
     except ValueError:
         raise NetbendError(f"--values must be a list such as 0,pi/2,pi or START:STOP:COUNT such as 0:2pi:9, "
                            f"got {text!r}") from None
@@ -144,7 +149,7 @@ def parse_values(text: str) -> list[float]:
 def parse_option(text: str) -> tuple[str, list]:
     """``key=v1,v2,...`` (``key`` may name its operator: ``normalize_mean.axis=0,1,2``)."""
     key, eq, rest = text.partition("=")
-    values = [_value(v) for v in rest.split(",") if v.strip()]
+    values = [parse_value(v) for v in rest.split(",") if v.strip()]
     if not eq or not key.strip():
         raise NetbendError(f"--option must look like KEY=V1,V2,... such as channel=0,1,2,3, got {text!r}")
     if not values:
@@ -157,18 +162,9 @@ def default_layers(steps: int) -> list[int]:
     return sorted({round(i * steps / 5) for i in range(5)} | {max(steps - 1, 0)})
 
 
-def _is_angle(chain: Chain) -> bool:
-    rng = chain.default_range
-    return rng is not None and math.isclose(rng[1], 2 * math.pi)
-
-
-def _label(value: float, angle: bool) -> str:
-    if not angle:
-        return f"{value:g}"
-    q = value / math.pi
-    if abs(q) < 1e-12:
-        return "0"
-    return {"1": "π", "-1": "-π"}.get(f"{q:.3g}", f"{q:.3g}π")
+def _label(value: Any) -> str:
+    """A row's label: numbers in multiples of pi where they are (0.25π, π), others plainly."""
+    return format_number(value) if isinstance(value, float) else str(value)
 
 
 def _with_option(chain: Chain, key: str, value: Any) -> Chain:
@@ -196,11 +192,16 @@ def grid_rows(s: GridSettings) -> list[Row]:
     values = s.values
     if s.option is not None:
         key, option_values = s.option
-        if values is not None and len(values) > 1:
-            raise NetbendError("--values and --option both vary the rows: give --values one value (the r of every "
-                               "row), or leave it out")
-        r = None if shape is None else _param(chain, values[0] if values else chain.identity)
-        return [Row(f"{v}", _with_option(chain, key, v), r, v) for v in option_values]
+        if key.rpartition(".")[2] == "r":
+            raise NetbendError("--option r=...: the parameter r varies the rows with --values")
+        chains = [_with_option(chain, key, v) for v in option_values]
+        if shape is None and values is not None:
+            raise NetbendError(f"operator {chain} takes no parameter, so --values has nothing to set")
+        if shape is not None and (values is None or len(values) != 1):
+            raise NetbendError(f"--values and --option both vary the rows: {chain} takes a parameter, so give --values "
+                               "one value (the r of every row), or fix it in --op with r=")
+        r = None if shape is None else _param(chain, values[0])
+        return [Row(_label(v), c, r, v) for c, v in zip(chains, option_values)]
     if shape is None:
         if values is not None:
             raise NetbendError(f"operator {chain} takes no parameter, so --values has nothing to vary; "
@@ -212,8 +213,7 @@ def grid_rows(s: GridSettings) -> list[Row]:
         if chain.default_range is None:
             raise NetbendError(f"operator {chain} has no default range: give --values")
         values = [float(v) for v in np.linspace(*chain.default_range, DEFAULT_ROWS)]
-    angle = _is_angle(chain)
-    return [Row(_label(v, angle), chain, _param(chain, v), v) for v in values]
+    return [Row(_label(float(v)), chain, _param(chain, v), v) for v in values]
 
 
 def _param(chain: Chain, value: Any) -> torch.Tensor:
@@ -233,27 +233,39 @@ def check(s: GridSettings) -> tuple[list[int], list[Row]]:
     """Everything about ``s`` that can be wrong, before a model loads: the layers and rows it makes."""
     from .paths import check_output
 
-    if s.steps < 1:
-        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
-    if s.batch < 1:
-        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+    from .scene import check_generation
+
+    check_generation(s)
     w, h = s.size
-    if w < 8 or h < 8 or w % 8 or h % 8:
-        raise NetbendError(f"--size must be multiples of 8 pixels, got {w}x{h}")
-    layers = default_layers(s.steps) if s.layers is None else list(s.layers)
-    if not layers:
-        raise NetbendError("--layers holds no layer")
-    bad = [k for k in layers if not 0 <= k <= s.steps]
-    if bad:
-        which = f"layer {bad[0]} is" if len(bad) == 1 else f"layers {', '.join(map(str, bad))} are"
-        raise NetbendError(f"--layers: {which} outside 0..{s.steps} (layer k bends the latent entering step k of "
-                           f"--steps {s.steps}; {s.steps} = the final latent)")
+    where = sites.kind(s.site)
+    chosen = sites.parse_channels(s.channels)
+    if where == "vae":
+        if s.layers is not None:
+            raise NetbendError(f"--layers: site {s.site} is in the VAE decoder, which runs once after the last step; "
+                               "its grid has one column (decode): leave --layers out")
+        layers = [s.steps]
+    else:
+        last = s.steps if where == sites.LATENT else s.steps - 1
+        layers = [k for k in default_layers(s.steps) if k <= last] if s.layers is None else list(s.layers)
+        if not layers:
+            raise NetbendError("--layers holds no layer")
+        bad = [k for k in layers if not 0 <= k <= last]
+        if bad:
+            which = f"layer {bad[0]} is" if len(bad) == 1 else f"layers {', '.join(map(str, bad))} are"
+            meaning = (f"layer k bends the latent entering step k of --steps {s.steps}; {s.steps} = the final latent"
+                       if where == sites.LATENT else f"at a UNet site, layer k bends the module while step k of "
+                       f"--steps {s.steps} runs")
+            raise NetbendError(f"--layers: {which} outside 0..{last} ({meaning})")
+    if where == sites.LATENT and chosen.kind == "cluster":
+        raise NetbendError("--channels cluster:C/K clusters a network layer's channels; the latent has 4: list them")
     rows = grid_rows(s)
-    probe = torch.zeros(1, 4, h // 8, w // 8)
     for row in rows:
         if row.r is not None:
             row.chain.check_params(row.r[None])
-        row.chain(probe, None if row.r is None else row.r[None])  # options that do not fit the latent fail now
+        if where == sites.LATENT:  # options that do not fit the latent fail now (network sites: once the model loads)
+            idx = chosen.select(4, seed=s.seed)
+            sites.check_op(row.chain, 4 if idx is None else len(idx), sites.LATENT, (4, h // 8, w // 8),
+                           None if row.r is None else row.r[None])
     out = Path(s.output)
     if out.suffix.lower() != ".png":
         raise NetbendError(f"-o/--output is the grid image and must end in .png, got {out.name}")
@@ -268,24 +280,23 @@ def check(s: GridSettings) -> tuple[list[int], list[Row]]:
 
 # -- generation ----------------------------------------------------------------------------------
 
-class _RowBends:
-    """Step callback bending cell i of the batch with row i's chain before step ``layer``."""
-
-    def __init__(self, layer: int, rows: list[Row], generators: list[torch.Generator]):
-        self.layer, self.rows, self.generators = layer, rows, generators
-
-    def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        if k != self.layer:
-            return x
-        return torch.cat([row.chain(x[i:i + 1], None if row.r is None else row.r[None], generator=[g])
-                          for i, (row, g) in enumerate(zip(self.rows, self.generators))])
+def _channels(s: GridSettings, model: models.StableDiffusion, rows: list[Row]) -> torch.Tensor | None:
+    """The channels the grid bends at its site, each row's chain tried on them."""
+    (shapes, (idx,)) = sites.select(model, [(s.site, sites.parse_channels(s.channels))], size=s.size, seed=s.seed,
+                                    prompt=s.prompt)
+    shape = shapes[s.site]
+    for row in rows:
+        sites.check_op(row.chain, shape[0] if idx is None else len(idx), s.site, shape,
+                       None if row.r is None else row.r[None])
+    return None if idx is None else torch.as_tensor(idx, dtype=torch.long)
 
 
-def _copy_generators(states: list[torch.Tensor], n: int) -> list[torch.Generator]:
+def _clones(state: torch.Tensor, n: int) -> list[torch.Generator]:
+    """``n`` CPU generators, each in ``state``."""
     out = []
     for _ in range(n):
         g = torch.Generator()
-        g.set_state(states[0])
+        g.set_state(state)
         out.append(g)
     return out
 
@@ -296,6 +307,8 @@ def generate(s: GridSettings, model: models.StableDiffusion, layers: list[int], 
     from .render import frame_generators
 
     t0 = time.perf_counter()
+    where = sites.kind(s.site)
+    channels = _channels(s, model, rows)
     scheduler = make_scheduler(s.scheduler, model.scheduler_config, s.steps)
     scheduler.set_timesteps(s.steps, device=model.device)
     cond = model.encode_text([s.prompt])
@@ -308,40 +321,47 @@ def generate(s: GridSettings, model: models.StableDiffusion, layers: list[int], 
     bend_state = frame_generators(s.seed, frame, stream=1)[0].get_state()
 
     order = sorted(layers)
-    total = order[-1] + sum(len(rows) * (s.steps - k) for k in layers)
-    bar = tqdm(total=total, unit="eval", desc=Path(s.output).name, disable=not progress)
-    count = [0]
-
-    def denoiser(b: int) -> Callable:
-        guided = guided_denoiser(model.unet, cond.expand(b, -1, -1),
-                                 None if uncond is None else uncond.expand(b, -1, -1), s.guidance)
-
-        def counted(x_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            count[0] += x_in.shape[0]
-            bar.update(x_in.shape[0])
-            return guided(x_in, t)
-
-        return counted
-
-    # the unbent trajectory, once: the latent, sampler state and random state entering each layer
-    kept = {}
-    k = 0
-    for layer in order:
-        x = sample(denoiser(1), scheduler, x, generator=sampler_gen, start=k, stop=layer)
-        kept[layer] = (x, copy.deepcopy(scheduler), [g.get_state() for g in sampler_gen])
-        k = layer
+    evaluations = 0
     cells = np.zeros((len(layers), len(rows), s.size[1], s.size[0], 3), np.uint8)
-    with bar:
+    total = order[-1] + sum(len(rows) * (s.steps - k) for k in layers)
+    with tqdm(total=total, unit="eval", desc=Path(s.output).name, disable=not progress) as bar:
+
+        def denoiser(b: int) -> Callable:
+            guided = guided_denoiser(model.unet, cond.expand(b, -1, -1),
+                                     None if uncond is None else uncond.expand(b, -1, -1), s.guidance)
+
+            def counted(x_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                nonlocal evaluations
+                evaluations += x_in.shape[0]
+                bar.update(x_in.shape[0])
+                return guided(x_in, t)
+
+            return counted
+
+        # the unbent trajectory, once: the latent, sampler state and random state entering each layer
+        kept = {}
+        k = 0
+        for layer in order:
+            x = sample(denoiser(1), scheduler, x, generator=sampler_gen, start=k, stop=layer)
+            kept[layer] = (x, copy.deepcopy(scheduler), sampler_gen[0].get_state())
+            k = layer
+        # then each column's cells from there, a batch of rows at a time
         for j, layer in enumerate(layers):
-            x_k, sched_k, states = kept[layer]
+            x_k, sched_k, state = kept[layer]
+            steps = None if where == "vae" else range(layer, layer + 1)  # VAE modules act at decode time
             for a in range(0, len(rows), s.batch):
                 chunk = rows[a:a + s.batch]
                 b = len(chunk)
-                bends = _RowBends(layer, chunk, _copy_generators([bend_state], b))
-                latents = sample(denoiser(b), copy.deepcopy(sched_k), x_k.expand(b, -1, -1, -1).clone(),
-                                 callback=bends, generator=_copy_generators(states, b), start=layer)
-                cells[j, a:a + b] = model.decode(latents)
-    return Grid(s, layers, rows, cells, count[0], time.perf_counter() - t0)
+                r = None if chunk[0].r is None else torch.stack([row.r for row in chunk])
+                bending = Bending([row.chain for row in chunk], r, b, _clones(bend_state, b), channels=channels)
+                clock = Clock()
+                on_latent = [LatentBend(bending, steps)] if where == sites.LATENT else []
+                on_layers = [] if where == sites.LATENT else [LayerBend(bending, s.site, steps)]
+                with sites.hooked(model, on_layers, clock):
+                    latents = sample(denoiser(b), copy.deepcopy(sched_k), x_k.expand(b, -1, -1, -1).clone(),
+                                     callback=Bends(on_latent, clock), generator=_clones(state, b), start=layer)
+                    cells[j, a:a + b] = model.decode(latents)
+    return Grid(s, layers, rows, cells, evaluations, time.perf_counter() - t0, model=model.describe())
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -373,6 +393,7 @@ def save(g: Grid) -> dict[str, Path]:
         "rows": [{"label": row.label, "op": str(row.chain), "value": row.value,
                   "r": None if row.r is None else row.r.tolist()} for row in g.rows],
         "cells": f"{s.folder.name}/layer{{L}}_{{row}}.png",
+        "model": g.model,
         "unet_evaluations": g.unet_evaluations,
         "naive_unet_evaluations": g.naive_evaluations,
         "seconds": round(g.seconds, 3),
@@ -399,17 +420,24 @@ def plot(g: Grid, path: Path) -> Path:
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"layer {layer}", fontsize=10)
+                ax.set_title("decode" if sites.kind(s.site) == "vae" else f"layer {layer}", fontsize=10)
             if j == 0:
                 ax.set_ylabel(row.label, rotation=0, ha="right", va="center", fontsize=10, labelpad=6)
     chain = g.rows[0].chain if s.option is None else operators.parse(s.op)
     axis = _row_axis_label(s, chain)
     if axis:
         fig.supylabel(axis, fontsize=10)
+    import textwrap
+
     model = Path(s.model).name if Path(s.model).exists() else s.model
-    fig.suptitle(f"{chain}    \u201c{s.prompt}\u201d    seed {s.seed}    {model}\n"
-                 f"{s.steps} {s.scheduler} steps, guidance {s.guidance:g}, {s.size[0]}x{s.size[1]}", fontsize=11)
-    fig.savefig(path, dpi=150)
+    where = "" if s.site == sites.LATENT else f" at {s.site}" + (f" (channels {sites.parse_channels(s.channels)})"
+                                                                  if s.channels is not None else "")
+    fixed_r = f", r = {_label(float(g.rows[0].r.flatten()[0]))}" if s.option is not None and g.rows[0].r is not None else ""
+    head = f"{chain}{where}{fixed_r}    \u201c{s.prompt}\u201d    seed {s.seed}    {model}"
+    width = max(30, int((cell * n_cols + 1.0) * 11))  # characters that fit across the figure
+    fig.suptitle("\n".join(textwrap.wrap(head, width) + [
+        f"{s.steps} {s.scheduler} steps, guidance {s.guidance:g}, {s.size[0]}x{s.size[1]}"]), fontsize=11)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     return path
 
 

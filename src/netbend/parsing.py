@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 _PI = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)?)\*?pi(?:/(\d+\.?\d*|\.\d+))?$")
 
@@ -21,4 +22,33 @@ def parse_number(text: str) -> float:
         raise ValueError(f"cannot read {text!r} as a number")
     coef = m.group(1)
     coef = -1.0 if coef == "-" else 1.0 if coef in ("", "+") else float(coef)
-    return coef * math.pi / (float(m.group(2)) if m.group(2) else 1.0)
+    divisor = float(m.group(2)) if m.group(2) else 1.0
+    if divisor == 0:
+        raise ValueError(f"cannot read {text!r} as a number: division by zero")
+    return coef * math.pi / divisor
+
+
+def parse_value(text: str) -> Any:
+    """An option value from the command line: int, float (with ``pi``), bool, None, or the text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    try:
+        return int(low)
+    except ValueError:
+        pass
+    try:
+        return parse_number(low)
+    except ValueError:
+        return text.strip()
+
+
+def format_number(v: float) -> str:
+    """A number as people write it: multiples of pi/12 in pi (``0.25π``, ``π``, ``2π``), others plainly."""
+    q = v / math.pi
+    if v and abs(q * 12 - round(q * 12)) < 1e-9:
+        text = f"{q:.3g}"
+        return {"1": "π", "-1": "-π"}.get(text, f"{text}π")
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, audio as audio_io, features, mapping, models, operators, smoothing
-from .bends import LatentBend, Bends
+from . import __version__, audio as audio_io, features, mapping, models, operators, sites, smoothing
+from .bends import Bending, Bends, Clock, LatentBend, LayerBend
 from .errors import NetbendError
 from .noise import NoiseWalk
 from .prompts import PromptSchedule, parse as parse_prompts, Keyframe
@@ -71,10 +71,10 @@ def _drive(s: RenderSettings, bend: Bend, audio: audio_io.Audio, n: int, analyse
         r = None if chain.param_shape is None else mapping.to_range(
             smoothed, *bend.param_range(), curve=bend.curve, invert=bend.invert)
     if chain.param_shape is None:
-        _try_bend(s, chain, None)
+        _try_bend(s, bend, chain, None)
         return Drive(values, np.zeros(n), smoothed, active)
     r = _fit_param(r, chain, bend.feature if bend.constant is None and bend.keyframes is None else "constant", label)
-    _try_bend(s, chain, r)
+    _try_bend(s, bend, chain, r)
     return Drive(values, r, smoothed, active)
 
 
@@ -90,13 +90,40 @@ def _fit_param(r: np.ndarray, chain: operators.Chain, feature: str, label: str =
     return r.reshape(len(r), *shape)
 
 
-def _try_bend(s: RenderSettings, chain: operators.Chain, r: np.ndarray | None) -> None:
-    """Run the bend once on a small zero latent, so that a parameter outside the operator's
-    domain or an option that does not fit the latent fails now, not after the model loads."""
+def _try_bend(s: RenderSettings, bend: Bend, chain: operators.Chain, r: np.ndarray | None) -> None:
+    """Run a latent bend once on a small zero latent, so that a parameter outside the
+    operator's domain or an option that does not fit the latent fails now, not after the
+    model loads (network sites are tried once the model has loaded, in `prepare_sites`)."""
     if chain.param_shape is not None:
         chain.check_params(torch.as_tensor(r, dtype=torch.float32))
+    if bend.site != sites.LATENT:
+        return
     w, h = s.size
-    chain(torch.zeros(1, 4, h // 8, w // 8), None if chain.param_shape is None else torch.as_tensor(r[:1]))
+    idx = sites.parse_channels(bend.channels).select(4, seed=s.seed)
+    sites.check_op(chain, 4 if idx is None else len(idx), "latent", (4, h // 8, w // 8),
+                   None if chain.param_shape is None else torch.as_tensor(r[:1]))
+
+
+def prepare_sites(s: RenderSettings, model: models.StableDiffusion, bends: list[Bend],
+                  drives: list[Drive]) -> list[torch.Tensor | None]:
+    """The channels each bend acts on (None: all), once the model is there: network sites'
+    shapes are probed, clusters calibrated, and every bend tried on its site (a 4-channel
+    operator on anything but 4 channels, an index past the site's channels: an error now,
+    before any frame)."""
+    first_prompt = parse_prompts(s.prompts)[0].prompt if s.prompts is not None else s.prompt
+    chosen = [sites.parse_channels(b.channels) for b in bends]
+    labels = ["--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]." for i in range(len(bends))]
+    shapes, picked = sites.select(model, [(b.site, c) for b, c in zip(bends, chosen)], size=s.size, seed=s.seed,
+                                  prompt=first_prompt)
+    for bend, idx, drive, label in zip(bends, picked, drives, labels):
+        chain = bend.chain()
+        shape = shapes[bend.site]
+        r = None if chain.param_shape is None else torch.as_tensor(drive.r[:1], dtype=torch.float32)
+        try:
+            sites.check_op(chain, shape[0] if idx is None else len(idx), bend.site, shape, r)
+        except NetbendError as e:
+            raise NetbendError(f"{label}op at site {bend.site}: {e}") from None
+    return [None if idx is None else torch.as_tensor(idx, dtype=torch.long) for idx in picked]
 
 
 def frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
@@ -123,23 +150,32 @@ def frames(s: RenderSettings, model: models.StableDiffusion, drives: list[Drive]
     schedule = PromptSchedule(keyframes, model.encode_text, s.interpolation)  # each prompt encoded once
     uncond = model.encode_text([s.negative_prompt]) if s.guidance > 1 else None
     walk = NoiseWalk(model.latent_shape(*s.size), n_frames=n, seed=s.seed, walk=s.walk)
-    bends = [(b, b.chain(), d) for b, d in zip(s.all_bends(), drives)]
+    all_bends = s.all_bends()
+    channels = prepare_sites(s, model, all_bends, drives)
+    bends = [(b, b.chain(), d, c) for b, d, c in zip(all_bends, drives, channels)]
     todo = list(range(n)) if indices is None else list(indices)
     for start in range(0, len(todo), s.batch):
         idx = torch.as_tensor(todo[start:start + s.batch])
         b = len(idx)
         scheduler.set_timesteps(s.steps, device=model.device)  # also resets multistep state
         x = walk(idx).to(model.device, model.dtype) * scheduler.init_noise_sigma  # (B, 4, h, w)
-        sites = []
-        for i, (bend, chain, drive) in enumerate(bends):
+        latent_bends, layer_bends = [], []
+        for i, (bend, chain, drive, chans) in enumerate(bends):
             r = torch.as_tensor(drive.r[idx.numpy()]) if chain.param_shape is not None else None
             mask = None if drive.active is None else torch.as_tensor(drive.active[idx.numpy()])
-            sites.append(LatentBend(chain, bend.steps_bent(s.steps), r, frame_generators(s.seed, idx, stream=1 + i), mask))
+            bending = Bending(chain, r, b, frame_generators(s.seed, idx, stream=1 + i), mask, chans)
+            if bend.site == sites.LATENT:
+                latent_bends.append(LatentBend(bending, bend.steps_bent(s.steps)))
+            else:
+                layer_bends.append(LayerBend(bending, bend.site, bend.steps_bent(s.steps)))
         cond = schedule.embeddings(idx.numpy() / s.fps)  # (B, 77, D)
         denoise = guided_denoiser(model.unet, cond, None if uncond is None else uncond.expand(b, -1, -1), s.guidance)
-        latents = sample(denoise, scheduler, x, callback=Bends(sites) if sites else None,
-                         generator=frame_generators(s.seed, idx, stream=0))
-        yield from model.decode(latents)
+        clock = Clock()
+        with sites.hooked(model, layer_bends, clock):  # hooks removed after the batch, or an error
+            latents = sample(denoise, scheduler, x, callback=Bends(latent_bends, clock) if bends else None,
+                             generator=frame_generators(s.seed, idx, stream=0))
+            images = model.decode(latents)
+        yield from images
 
 
 @dataclass
@@ -265,7 +301,8 @@ def settings_key(s: RenderSettings, drives: list[Drive], n: int) -> dict:
     import hashlib
 
     skip = {"audio", "output", "overwrite", "frames_dir", "start", "duration", "batch", "device", "panels",
-            "op", "feature", "stem", "smooth", "curve", "invert", "layer", "range", "bends"}
+            "op", "feature", "stem", "smooth", "curve", "invert", "layer", "range", "site", "steps_active", "channels",
+            "bends"}
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in skip}
     # the bends as they act (flags or scene alike), without the stems' paths: their content is in the drives
     settings["bends"] = [{k: v for k, v in dataclasses.asdict(b).items() if k != "stem"} for b in s.all_bends()]
@@ -336,7 +373,9 @@ class FrameStore:
 def _bend_records(s: RenderSettings, drives: list[Drive]) -> list[dict]:
     """What the sidecar says of each bend: its settings and its driver's values per frame."""
     return [{
-        "op": str(bend.chain()), "steps_bent": list(bend.steps_bent(s.steps)), "feature": bend.feature,
+        "op": str(bend.chain()), "site": bend.site, "channels": str(sites.parse_channels(bend.channels)),
+        "steps_bent": None if bend.steps_bent(s.steps) is None else list(bend.steps_bent(s.steps)),
+        "feature": bend.feature,
         "stem": bend.stem, "smooth": bend.smooth, "curve": bend.curve, "invert": bend.invert,
         "constant": bend.constant, "keyframes": bend.keyframes, "window": bend.window,
         "range": bend.param_range(),

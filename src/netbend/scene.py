@@ -22,6 +22,11 @@ mappings. Paths are relative to the scene file. Example::
         window: [30, 60]         # on from 0:30 to 1:00
       - op: add_slice:axis=row,index=32
         keyframes: [[0, 0], [10, 4], [20, 0]]   # (seconds, value) automation
+      - op: dilate:k=3
+        site: unet.up_blocks.1    # a UNet module's output (`netbend sites` lists them)
+        steps_active: [10, 40]    # while the steps 10..39 run
+        channels: 0.25            # a seeded quarter of its channels (or [0, 5], "0:64", "cluster:0/4")
+        feature: onset
 """
 
 from __future__ import annotations
@@ -56,12 +61,23 @@ class Bend:
     constant: float | None = None  # ... or a constant parameter
     keyframes: list[tuple[float, float]] | None = None  # ... or (seconds, value) points, linear between
     window: tuple[float, float] | None = None  # seconds [on, off): the bend acts only then
+    site: str = "latent"  # or a module: unet.mid_block, vae.decoder.up_blocks.2, ... (`netbend sites`)
+    steps_active: tuple[int, int] | None = None  # UNet sites: the steps [a, b) during which it acts; None = all
+    channels: Any = None  # all (None), a list, "0:64", a fraction, or "cluster:C/K" (`netbend.sites.parse_channels`)
 
     def chain(self) -> operators.Chain:
         return operators.parse(self.op)
 
-    def steps_bent(self, steps: int) -> range:
-        """The loop indices k (0..steps) before which the latent is bent."""
+    def steps_bent(self, steps: int) -> range | None:
+        """Latent: the loop indices k (0..steps) before which it is bent. UNet sites: the
+        steps during which the module is bent. VAE sites: None (they act at decode time)."""
+        from . import sites
+
+        where = sites.kind(self.site)
+        if where == "vae":
+            return None
+        if where == "unet":
+            return range(0, steps) if self.steps_active is None else range(*self.steps_active)
         if self.layers is not None:
             return range(*self.layers)
         k = steps if self.layer is None else self.layer
@@ -75,7 +91,29 @@ class Bend:
 
     def check(self, steps: int, label: str) -> None:
         """``label``: how messages name this bend's keys ("--" for flags, "bends[1]." in a scene)."""
+        from . import sites
+
         chain = self.chain()
+        key = (lambda k: label + k.replace("_", "-")) if label == "--" else (lambda k: label + k)
+        where = sites.kind(self.site)
+        if where != sites.LATENT and (self.layer is not None or self.layers is not None):
+            raise NetbendError(f"{key('layer')} places a bend on the latent; at site {self.site} the bend acts while "
+                               f"the steps of {key('steps_active')} run")
+        if where == sites.LATENT and self.steps_active is not None:
+            raise NetbendError(f"{key('steps_active')} is for a UNet site; the latent is bent before {key('layer')} "
+                               f"(or each of {key('layers')})")
+        if where == "vae" and self.steps_active is not None:
+            raise NetbendError(f"{key('steps_active')}: site {self.site} is in the VAE decoder, which runs once, "
+                               "after the last step")
+        if self.steps_active is not None:
+            a, b = self.steps_active
+            if not 0 <= a <= b <= steps:
+                raise NetbendError(f"{key('steps_active')} must be START:STOP with 0 <= START <= STOP <= {steps} "
+                                   f"(a half-open range of steps, empty when START = STOP), got {a}:{b}")
+        chosen = sites.parse_channels(self.channels)
+        if where == sites.LATENT and chosen.kind == "cluster":
+            raise NetbendError(f"{key('channels')} cluster:C/K clusters a network layer's channels; the latent has "
+                               "4: list them")
         if self.layer is not None and self.layers is not None:
             raise NetbendError(f"{label}layer and {label}layers both given: choose one")
         if self.layers is not None:
@@ -127,6 +165,9 @@ class RenderSettings:
     invert: bool = False  # map the feature's largest value to the range's low end
     layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
     range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
+    site: str = "latent"  # where the flags' bend acts: the latent, or a UNet / VAE-decoder module
+    steps_active: tuple[int, int] | None = None  # UNet sites: steps [a, b) during which the bend acts; None = all
+    channels: Any = None  # the site's channels that are bent: all, a list, a fraction, cluster:C/K
     bends: list[Bend] = field(default_factory=list)  # more bends, each with its own driver (scene files)
     steps: int = 50  # the paper: DDIM, 50 steps
     guidance: float = 7.5  # the paper's classifier-free guidance scale; <= 1 turns guidance off
@@ -148,11 +189,29 @@ class RenderSettings:
         if self.op is None:
             return None
         return Bend(op=self.op, layer=self.layer, feature=self.feature, stem=self.stem, smooth=self.smooth,
-                    range=self.range, curve=self.curve, invert=self.invert)
+                    range=self.range, curve=self.curve, invert=self.invert, site=self.site,
+                    steps_active=self.steps_active, channels=self.channels)
 
     def all_bends(self) -> list[Bend]:
         flag = self.flag_bend()
         return ([flag] if flag else []) + list(self.bends)
+
+
+def check_generation(s: Any) -> None:
+    """The settings that say how an image is generated (of a render or a figure grid)."""
+    if not 0 <= s.seed < 2**63:
+        raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
+    if s.steps < 1:
+        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
+    w, h = s.size
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    if not (math.isfinite(s.guidance) and s.guidance >= 0):
+        raise NetbendError(f"--guidance must be a non-negative number, got {s.guidance}")
+    if s.batch < 1:
+        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+    if s.scheduler not in SCHEDULERS:
+        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
 
 
 def check_inputs(s: RenderSettings) -> None:
@@ -165,27 +224,16 @@ def check_inputs(s: RenderSettings) -> None:
     for name in ("fps", "guidance", "walk"):
         if not math.isfinite(getattr(s, name)):
             raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
-    if s.op is None and (s.layer is not None or s.range is not None):
-        raise NetbendError("--layer and --range configure a bend: give --op too")
-    if not 0 <= s.seed < 2**63:
-        raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
-    if s.steps < 1:
-        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
-    w, h = s.size
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    if s.op is None and (s.layer is not None or s.range is not None or s.site != "latent"
+                         or s.steps_active is not None or s.channels is not None):
+        raise NetbendError("--layer, --range, --site, --steps-active and --channels configure a bend: give --op too")
+    check_generation(s)
     if not s.fps > 0:
         raise NetbendError(f"--fps must be positive, got {s.fps}")
-    if s.guidance < 0:
-        raise NetbendError(f"--guidance must be non-negative, got {s.guidance}")
-    if s.batch < 1:
-        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
     if not (math.isfinite(s.start) and s.start >= 0):
         raise NetbendError(f"--start must be a time >= 0 seconds, got {s.start}")
     if s.duration is not None and not (math.isfinite(s.duration) and s.duration > 0):
         raise NetbendError(f"--duration must be positive seconds, got {s.duration}")
-    if s.scheduler not in SCHEDULERS:
-        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
     features.check(s.feature)
     flag = s.flag_bend()
     if flag:
@@ -216,16 +264,16 @@ def check_inputs(s: RenderSettings) -> None:
 
 # --- scene files --------------------------------------------------------------------------
 
-_TUPLES = {"size", "range", "layers", "window"}
+_TUPLES = {"size", "range", "layers", "window", "steps_active"}
 _PATHS = {"audio", "output", "stem", "frames_dir"}
 # fields without a default value, and what they hold when given
 _OPTIONAL = {"layer": int, "prompts": str, "stem": str, "op": str, "constant": float, "duration": float,
              "frames_dir": str, "smooth": str, "audio": str, "output": str}
-_PAIR_OF = {"size": int, "layers": int, "range": float, "window": float}
+_PAIR_OF = {"size": int, "layers": int, "range": float, "window": float, "steps_active": int}
 
 
 def _coerce(where: str, key: str, value: Any, default: Any) -> Any:
-    if key in ("bends", "keyframes", "panels"):
+    if key in ("bends", "keyframes", "panels", "channels"):  # checked where they are read
         return value
     if value is None:
         if default is not None or key in ("audio", "output"):
@@ -319,7 +367,7 @@ def dump(s: RenderSettings, path: str | Path) -> Path:
     """Write ``s`` as a scene: the flags' bend becomes the first of ``bends``; defaults are left out."""
     import yaml
 
-    flat = ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range")
+    flat = ("op", "feature", "stem", "smooth", "curve", "invert", "layer", "range", "site", "steps_active", "channels")
     scene = dataclasses.replace(s, bends=s.all_bends(), **{k: RenderSettings.__dataclass_fields__[k].default for k in flat})
     data = {}
     for f in dataclasses.fields(RenderSettings):

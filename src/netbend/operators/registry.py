@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import NetbendError
-from ..parsing import parse_number
+from ..parsing import format_number, parse_value
 
 FAMILIES = ("point-wise", "tensor", "morphological", "normalisation")
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -37,6 +37,7 @@ class OperatorSpec:
     description: str
     validate: Callable[[torch.Tensor], None] | None = None  # raises NetbendError for r outside the domain
     paper_range: tuple[float, float] | None = None  # the paper's range, where it differs from default_range
+    channels: int | None = None  # the channel count the operator is defined for (4: the latent's); None: any
 
     @property
     def random(self) -> bool:
@@ -79,6 +80,7 @@ def register(
     identity: Any = None,
     validate: Callable[[torch.Tensor], None] | None = None,
     paper_range: tuple[float, float] | None = None,
+    channels: int | None = None,
 ) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
     """Decorator: add the function to the registry under ``name``."""
     if family not in FAMILIES:
@@ -88,7 +90,7 @@ def register(
         if name in _REGISTRY:
             raise ValueError(f"operator {name!r} is already registered")
         _REGISTRY[name] = OperatorSpec(name, family, fn, param_shape, default_range, identity, description, validate,
-                                       paper_range)
+                                       paper_range, channels)
         return fn
 
     return add
@@ -313,6 +315,11 @@ class Chain:
     def identity(self) -> float | None:
         return self.driven[0].spec.identity if self.driven else None
 
+    @property
+    def channels(self) -> int | None:
+        """The channel count the chain needs (4 with a rotation or a 4x4 matrix in it); None: any."""
+        return next((op.spec.channels for op in self.ops if op.spec.channels is not None), None)
+
     def check_params(self, r: torch.Tensor) -> None:
         for op in self.driven:
             op.check_params(r)
@@ -335,23 +342,6 @@ def get(name: str, **options: Any) -> Operator:
     return Operator(spec(name), options)
 
 
-def _value(text: str) -> Any:
-    """An option value from the command line: int, float (with ``pi``), bool, None, or the text."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    try:
-        return int(low)
-    except ValueError:
-        pass
-    try:
-        return parse_number(low)
-    except ValueError:
-        return text.strip()
-
-
 def parse(text: str) -> Chain:
     """Parse a chain: ``name[:key=value,...] [| name[:key=value,...] ...]``.
 
@@ -372,19 +362,9 @@ def parse(text: str) -> Chain:
                 raise NetbendError(f"option {item!r} of operator {name.strip()!r} must look like key=value")
             if key in options:
                 raise NetbendError(f"option {key} of operator {name.strip()!r} is given twice")
-            options[key] = _value(value)
+            options[key] = parse_value(value)
         links.append(get(name.strip(), **options))
     return Chain(links)
-
-
-def _fmt_value(v: float) -> str:
-    import math
-
-    q = v / math.pi
-    if v and abs(q * 4 - round(q * 4)) < 1e-9:
-        n = round(q * 4)
-        return {4: "π", -4: "-π"}.get(n, f"{n // 4}π" if n % 4 == 0 else f"{n / 4:g}π")
-    return f"{v:g}"
 
 
 def _fmt_param(s: OperatorSpec) -> str:
@@ -394,7 +374,7 @@ def _fmt_param(s: OperatorSpec) -> str:
 
 
 def _fmt_range(s: OperatorSpec) -> str:
-    return "-" if s.default_range is None else f"{_fmt_value(s.default_range[0])}..{_fmt_value(s.default_range[1])}"
+    return "-" if s.default_range is None else f"{format_number(s.default_range[0])}..{format_number(s.default_range[1])}"
 
 
 def describe(name: str | None = None) -> str:
@@ -414,11 +394,12 @@ def describe(name: str | None = None) -> str:
         f"{s.name}: {s.description}",
         f"  family      {s.family}",
         f"  parameter   {_fmt_param(s)}" + ("" if s.param_shape is None else " (r, driven by audio)"),
-        f"  range       {_fmt_range(s)}" + (f" (the paper's: {_fmt_value(s.paper_range[0])}..{_fmt_value(s.paper_range[1])},"
+        f"  range       {_fmt_range(s)}" + (f" (the paper's: {format_number(s.paper_range[0])}..{format_number(s.paper_range[1])},"
                                                " which reaches a value where the operator is undefined)"
                                                if s.paper_range else ""),
         f"  identity    {'-' if s.identity is None else s.identity}",
         f"  random      {'yes (seeded per frame)' if s.random else 'no'}",
+        f"  channels    {'any' if s.channels is None else f'{s.channels} (the latent; at a network site, a group of 4 chosen with --channels)'}",
         "  options     " + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "none"),
     ]
     return "\n".join(lines)

@@ -69,7 +69,7 @@ def _rotation(name: str, plane: tuple[int, int], sign: float):
 _PAPER_ROTATIONS = {"rotate_r1": ((1, 2), 1.0), "rotate_r2": ((0, 2), -1.0),
                     "rotate_r3": ((0, 3), -1.0), "rotate_r4": ((0, 1), 1.0)}
 for _name, (_plane, _sign) in _PAPER_ROTATIONS.items():
-    register(_name, family="tensor", default_range=(0.0, 2 * math.pi), identity=0.0,
+    register(_name, family="tensor", default_range=(0.0, 2 * math.pi), identity=0.0, channels=4,
              description=f"rotate the channel vector by r radians in the plane of channels {_plane} "
                          f"(the paper's {_name[-2:].upper()})")(_rotation(_name, _plane, _sign))
 
@@ -81,7 +81,7 @@ def rotate_plane(x, r, *, i=0, j=1):
     return apply_channel_matrix(x, plane_rotation(r, i, j, x.shape[1]))
 
 
-@register("rotate_six", family="tensor", param_shape=(6,), default_range=(0.0, 2 * math.pi), identity=[0.0] * 6,
+@register("rotate_six", family="tensor", param_shape=(6,), default_range=(0.0, 2 * math.pi), identity=[0.0] * 6, channels=4,
           description="rotate in all six planes of the 4 channels, one angle each: R(0,1) R(0,2) R(0,3) R(1,2) R(1,3) R(2,3)")
 def rotate_six(x, r):
     if x.shape[1] != 4:
@@ -112,7 +112,7 @@ def hadamard_matrix(n: int, *, normalized: bool, name: str = "hadamard") -> torc
     return h / math.sqrt(n) if normalized else h
 
 
-@register("hadamard", family="tensor", param_shape=None,
+@register("hadamard", family="tensor", param_shape=None, channels=4,
           description="multiply the channel vector by the Hadamard matrix (normalized=False: the paper's, entries +-1)")
 def hadamard(x, *, normalized=True):
     return apply_channel_matrix(x, hadamard_matrix(x.shape[1], normalized=normalized).to(x.device))
@@ -128,7 +128,7 @@ def hadamard_spatial(x, *, axis="width", normalized=True):
     return x @ h if axis == "width" else h @ x
 
 
-@register("matrix", family="tensor", param_shape=(4, 4), default_range=(-1.0, 1.0), identity=torch.eye(4).tolist(),
+@register("matrix", family="tensor", param_shape=(4, 4), default_range=(-1.0, 1.0), identity=torch.eye(4).tolist(), channels=4,
           description="multiply the channel vector by any 4x4 matrix r (the paper's tensor contraction)")
 def matrix(x, r):
     return apply_channel_matrix(x, r)
