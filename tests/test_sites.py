@@ -55,27 +55,34 @@ def test_every_listed_site_takes_an_identity_bend_and_a_real_one(tmp_path, clip,
 
 
 def test_a_unet_site_bends_only_while_its_steps_run(tmp_path, clip, tiny_model, unbent, monkeypatch):
-    calls = []
-    original = Bending.__call__
+    bent = []  # (step, batch) of every bent module output
+    original = sites._hook
 
-    def counting(self, x):
-        calls.append(x.shape[0])
-        return original(self, x)
+    def spying(b, clock):
+        hook = original(b, clock)
 
-    monkeypatch.setattr(Bending, "__call__", counting)
+        def spy(mod, args, out):
+            result = hook(mod, args, out)
+            if result is not None:
+                bent.append((clock.step, out.shape[0]))
+            return result
+
+        return spy
+
+    monkeypatch.setattr(sites, "_hook", spying)
 
     def run(window):
-        calls.clear()
+        bent.clear()
         return frames_with(tmp_path, clip, tiny_model, Bend(op="negate", site=MID, steps_active=window))
 
-    assert np.array_equal(run((STEPS, STEPS)), unbent) and calls == []  # an empty window bends nothing
-    assert np.array_equal(run((1, 1)), unbent) and calls == []
+    assert np.array_equal(run((STEPS, STEPS)), unbent) and bent == []  # an empty window bends nothing
+    assert np.array_equal(run((1, 1)), unbent) and bent == []
     middle = run((1, 2))
-    assert len(calls) == 2  # one UNet call per frame (batch 1), at step 1 only
-    assert calls == [2, 2]  # each bends the unconditional and the conditional half
+    # step 1 of each of the two frames (batch 1), both halves of the guided batch at once
+    assert bent == [(1, 2), (1, 2)]
     assert not np.array_equal(middle, unbent)
     everywhere = run(None)
-    assert len(calls) == 2 * STEPS  # every step of both frames
+    assert bent == [(k, 2) for k in range(STEPS)] * 2
     assert not np.array_equal(everywhere, middle)
 
 
@@ -111,15 +118,16 @@ def hooked_activation(model, bend: LayerBend):
 @pytest.mark.parametrize("channels", ["3,17,40", "0:8", 0.25, "cluster:1/3"])
 def test_channel_selection_bends_only_the_selected_channels(tiny_model, channels):
     chosen = sites.parse_channels(channels)
-    shapes, (idx,) = sites.select(tiny_model, [(MID, chosen)], size=(64, 64), seed=5, prompt="orb")
+    shapes, (idx,) = sites.pick_channels(tiny_model, [(MID, chosen)], size=(64, 64), seed=5, prompt="orb")
     assert shapes[MID][0] == 64
     expected = {"3,17,40": [3, 17, 40], "0:8": list(range(8)), 0.25: None, "cluster:1/3": None}[channels]
     if expected is not None:
         assert idx == expected
     elif chosen.kind == "fraction":
         assert len(idx) == 16 and len(set(idx)) == 16  # a quarter of 64
-        assert idx == chosen.select(64, seed=5) and idx != chosen.select(64, seed=6)  # seeded
-        assert idx != chosen.select(64, seed=5, index=1)  # a second bend at the site draws its own
+        assert idx == chosen.select(64, seed=5, site=MID) and idx != chosen.select(64, seed=6, site=MID)  # seeded
+        assert idx != chosen.select(64, seed=5, site=MID, index=1)  # a second bend at the site draws its own
+        assert idx != chosen.select(64, seed=5, site="unet.conv_in")  # ... and so does one at another site
     else:
         cl = sites.calibrate(tiny_model, [MID], 3, prompt="orb", size=(64, 64), seed=5)[MID]
         assert sum(cl.sizes) == 64 and cl.sizes == sorted(cl.sizes, reverse=True)
@@ -167,7 +175,7 @@ def test_unknown_sites_suggest_the_nearest_names(tmp_path, wav, capsys, tiny_mod
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "did you mean vae.decoder.up_blocks.1" in err, err
     assert main(["render", str(clip), "-o", str(tmp_path / "o.mp4"), "--op", "negate", "--site", "mid_block"]) == 2
-    assert "site must be 'latent' or a module" in capsys.readouterr().err  # before any model loads
+    assert "--site: a site must be 'latent' or a module" in capsys.readouterr().err  # before any model loads
 
 
 def test_four_channel_operators_act_on_a_chosen_group_of_four_or_refuse(tmp_path, clip, tiny_model, unbent):
@@ -192,10 +200,10 @@ def test_four_channel_operators_act_on_a_chosen_group_of_four_or_refuse(tmp_path
     (Bend(op="negate", site="vae.decoder.up_blocks.0", steps_active=(0, 2)), "VAE decoder"),
     (Bend(op="negate", site=MID, steps_active=(2, STEPS + 1)), f"STOP <= {STEPS}"),
     (Bend(op="negate", site=MID, steps_active=(2, 1)), "START <= STOP"),
-    (Bend(op="negate", site=MID, channels="0.5.1"), "channels"),
-    (Bend(op="negate", site=MID, channels="cluster:3/3"), "cluster:C/K"),
+    (Bend(op="negate", site=MID, channels="0.5.1"), "bends[0].channels must be all, a list"),
+    (Bend(op="negate", site=MID, channels="cluster:3/3"), "bends[0].channels: cluster:C/K"),
     (Bend(op="negate", channels="cluster:0/2"), "the latent has 4"),
-    (Bend(op="negate", site="text_encoder.x"), "site must be"),
+    (Bend(op="negate", site="text_encoder.x"), "bends[0].site: a site must be"),
 ])
 def test_bad_site_settings_name_the_key(tmp_path, clip, bend, needle):
     from netbend.scene import check_inputs
@@ -251,7 +259,7 @@ def test_render_flags_put_the_bend_at_a_site(tmp_path, wav, capsys):
                  "--device", DEVICE, "--op", "dilate:k=3", "--site", "unet.up_blocks.1", "--steps-active", "1:3",
                  "--channels", "0.25", "--feature", "rms", "--quiet"]) == 0
     record = json.loads(out.with_suffix(".json").read_text())["bends"][0]
-    assert record["site"] == "unet.up_blocks.1" and record["steps_bent"] == [1, 2] and record["channels"] == "0.25"
+    assert record["site"] == "unet.up_blocks.1" and record["steps_active"] == [1, 2] and record["channels"] == "0.25"
     assert main(["render", str(clip), "-o", str(out), "--steps-active", "1:3"]) == 2
     assert "give --op" in capsys.readouterr().err
 
@@ -299,3 +307,72 @@ def test_grid_at_a_unet_site(tmp_path, wav, tiny_model):
     assert check(vae)[0] == [STEPS]  # one column: decode
     with pytest.raises(NetbendError, match="one column"):
         check(dataclasses.replace(vae, layers=[0]))
+
+
+def test_random_operators_bend_both_halves_of_a_guided_batch_alike(tiny_model):
+    gen = [torch.Generator().manual_seed(3)]
+    bend = LayerBend(Bending(operators.parse("add_noise"), torch.ones(1), 1, generator=gen), MID)
+    site = sites.module(tiny_model, MID)
+    before, after = [], []
+    x = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)).to(tiny_model.device, tiny_model.dtype)
+    text = torch.cat([tiny_model.encode_text([""]), tiny_model.encode_text(["orb"])])
+    h1 = site.register_forward_hook(lambda mod, a, out: before.append(out.clone()))
+    try:
+        with torch.no_grad(), sites.hooked(tiny_model, [bend], Clock()):
+            h2 = site.register_forward_hook(lambda mod, a, out: after.append(out.clone()))
+            tiny_model.unet(torch.cat([x, x]), torch.tensor(500), encoder_hidden_states=text)  # as with guidance
+            h2.remove()
+    finally:
+        h1.remove()
+    noise = after[0] - before[0]
+    assert noise.abs().mean() > 0.5  # standard normal noise was added ...
+    torch.testing.assert_close(noise[0], noise[1])  # ... the same to the unconditional and the conditional half
+
+
+def test_k_means_groups_channels_whose_maps_look_alike():
+    rng = np.random.default_rng(0)
+    bases = rng.normal(size=(3, 2, 6, 6))  # three patterns over two samples
+    groups = [0] * 10 + [1] * 6 + [2] * 4
+    order = rng.permutation(20)
+    channels = np.array(groups)[order]
+    scale = rng.uniform(0.5, 5, size=20)[:, None, None, None]  # channels differ in scale, not in shape
+    maps = (bases[channels] * scale + 0.05 * rng.normal(size=(20, 2, 6, 6))).transpose(1, 0, 2, 3)
+    cl = sites.cluster_maps(maps.astype(np.float32), 3, seed=2**40)  # any seed netbend takes
+    assert cl.sizes == [10, 6, 4]  # cluster 0 is the largest
+    assert np.array_equal(cl.labels, channels)
+    with pytest.raises(NetbendError, match="too few|cannot make"):
+        sites.cluster_maps(maps[:, :2], 3, seed=0)
+
+
+def test_sites_clusters_every_site_that_has_enough_channels(tmp_path, capsys):
+    assert main(["sites", "--model", "tiny", "--size", "64x64", "--device", DEVICE, "--clusters", "4",
+                 "--preview", str(tmp_path / "prev")]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
+    assert rows["vae.decoder.conv_out"][-1] == "-"  # 3 channels: too few for 4 clusters, listed without
+    assert rows["latent"][-1] == "-"  # the latent is never clustered
+    assert sum(int(v) for v in rows[MID][-4:]) == 64
+    assert not (tmp_path / "prev" / "vae.decoder.conv_out.png").exists()
+    assert main(["sites", "--model", "tiny", "--size", "64x64", "--clusters", "4", "--site", "vae.decoder.conv_out"]) == 2
+    assert "too few for 4 clusters" in capsys.readouterr().err
+
+
+def test_scene_keys_of_sites_survive_yaml_and_the_dump(tmp_path, wav, capsys):
+    from netbend import scene
+
+    clip = wav(0.2)
+    (tmp_path / "s.yaml").write_text(f"""
+audio: {clip}
+output: out.mp4
+bends:
+  - op: negate
+    site: {MID}
+    channels: 1:30
+""")
+    assert scene.load(tmp_path / "s.yaml").bends[0].channels == "1:30"  # not 90 (YAML 1.1's base 60)
+    for channels in ["0.25", "0:8", "3,5", "cluster:1/4"]:
+        path = tmp_path / f"d{channels.replace(':', '_').replace('/', '_')}.yaml"
+        assert main(["render", str(clip), "-o", str(tmp_path / "o.mp4"), "--op", "negate", "--site", MID,
+                     "--steps-active", "1:2", "--channels", channels, "--dump-scene", str(path)]) == 0
+        bend = scene.load(path).bends[0]
+        assert (bend.site, bend.steps_active) == (MID, (1, 2))
+        assert str(sites.parse_channels(bend.channels)) == str(sites.parse_channels(channels))

@@ -19,7 +19,8 @@ class Bending:
     """An operator acting on a batch of B frames: one chain for all (``op``) or one per frame.
 
     The tensor it bends may hold m copies of the batch (the UNet sees unconditional and
-    conditional halves with classifier-free guidance): each copy is bent alike.
+    conditional halves with classifier-free guidance): each copy is bent alike, random
+    operators drawing the same numbers for every copy.
     """
 
     op: Chain | list[Chain]  # a chain for every frame, or one per frame (the rows of a figure grid)
@@ -33,9 +34,21 @@ class Bending:
         """x : (m * B, C, H, W) -> the same shape, with the chosen channels of active frames bent."""
         if self.active is not None and not self.active.any():
             return x
+        if x.shape[0] % self.batch:
+            raise ValueError(f"a bend of {self.batch} frames met a batch of {x.shape[0]}")
         sel = x if self.channels is None else x[:, self.channels.to(x.device)]
         copies = sel.split(self.batch)
-        y = self._bend(sel) if len(copies) == 1 else torch.cat([self._bend(c) for c in copies])
+        if len(copies) == 1:
+            y = self._bend(sel)
+        else:
+            states = None if self.generator is None else [g.get_state() for g in self.generator]
+            bent = []
+            for c in copies:
+                if states is not None:  # each copy draws what the first drew
+                    for g, st in zip(self.generator, states):
+                        g.set_state(st)
+                bent.append(self._bend(c))
+            y = torch.cat(bent)
         if self.active is not None:
             keep = self.active.to(x.device).repeat(x.shape[0] // self.batch).view(-1, 1, 1, 1)
             y = torch.where(keep, y, sel)
@@ -79,6 +92,7 @@ class LayerBend:
     steps: range | None = None
 
 
+@dataclass
 class Clock:
     """The denoising step now running, for layer bends that act in some steps only."""
 

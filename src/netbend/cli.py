@@ -70,7 +70,7 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     g.add_argument("--walk", type=float, default=0.2, help="noise-walk extent over the video, 2 = full circle (default: %(default)s)")
     b = p.add_argument_group("bend")
     b.add_argument("--op", default=op, metavar="CHAIN",
-                   help="operator(s) bending the latent: NAME[:key=value,...] joined by '|', e.g. rotate_r1 or "
+                   help="operator(s) bending the latent (or the --site): NAME[:key=value,...] joined by '|', e.g. rotate_r1 or "
                         "'dilate:k=4 | normalize_mean:axis=0'; list them with `netbend ops`"
                         + (f" (default: {op})" if op else " (default: no bend)"))
     b.add_argument("--feature", default="rms", help="audio feature driving the operator's parameter, e.g. rms, "
@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gr = sub.add_parser("grid", help="a figure grid: one operator across layers (columns) and values (rows)",
                         description="Render the paper's kind of figure: one column per layer (the denoising step "
-                                    "before which the latent is bent), one row per value of the operator's parameter "
+                                    "before which the latent is bent, or during which a --site module is), one row "
+                                    "per value of the operator's parameter "
                                     "(or of one of its options), same prompt and seed in every cell. Cell (L, v) equals "
                                     "the one-frame render with the bend at layer L and r = v (exactly with --batch 1, up to float "
                                     "rounding otherwise). The cells share the "
@@ -171,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     gg.add_argument("--op", required=True, metavar="CHAIN", help="operator(s), as in render, e.g. rotate_r1 or "
                     "'dilate:k=4 | normalize_mean'")
     gg.add_argument("--layers", default=None, help="columns: a list 0,10,20 or START:STOP:STEP with STOP included "
-                    "(0:50:5 = 0,5,...,50); each within 0..STEPS (default: 0, STEPS/5, ..., STEPS-1, the paper's "
-                    "0,10,20,30,40,49 for 50 steps)")
+                    "(0:50:5 = 0,5,...,50); each within 0..STEPS for the latent, 0..STEPS-1 for a UNet site, none "
+                    "for a VAE site (default: 0, STEPS/5, ..., STEPS-1, the paper's 0,10,20,30,40,49 for 50 steps)")
     gg.add_argument("--values", default=None, help="rows: values of r, a list 0,pi/2,pi or START:STOP:COUNT with "
                     "both ends included (0:2pi:9 = 0, pi/4, ..., 2pi); write --values=-1:1:5 or --values=-1,0,1 "
                     f"when the first is negative (default: the operator's range in {DEFAULT_ROWS} values; with "
@@ -196,10 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("sites", help="list a model's bending sites: name, output shape, channels",
                         description="The modules of the UNet and VAE decoder that a bend can act on (--site), with "
-                                    "their output shape at --size. With --clusters K, their channels are grouped by "
-                                    "k-means of their feature maps over a short calibration run (as Broad et al. did "
-                                    "for StyleGAN2); the cluster sizes are listed and a preview of each cluster's mean "
-                                    "feature map is saved per site.")
+                                    "their output shape at --size, a block before its parts. A bend acts on a module's "
+                                    "output; a down block's skip connections stay unbent (bend its resnets or "
+                                    "downsampler to reach them). With --clusters K, each site's channels are grouped "
+                                    "by k-means of their feature maps over a short calibration run (4 noises, 10 DDIM "
+                                    "steps, as Broad et al. clustered StyleGAN2's); the cluster sizes are listed and a "
+                                    "preview of each cluster's mean feature map is saved per site. A render's "
+                                    "--channels cluster:C/K matches them when model, size, seed and prompt match.")
     st.add_argument("--model", default=DEFAULT_MODEL, help="as in render (default: %(default)s)")
     st.add_argument("--size", type=_size, default=(512, 512), metavar="WxH", help="image size (default: 512x512)")
     st.add_argument("--site", default=None, metavar="S1,S2,...", help="only these sites (default: all)")
@@ -417,15 +421,16 @@ def _grid(args: argparse.Namespace) -> None:
 
 def _sites(args: argparse.Namespace) -> None:
     from . import models, sites
+    from .scene import check_size
 
     only = None if args.site is None else [v.strip() for v in args.site.split(",") if v.strip()]
     for name in only or []:
         sites.kind(name)
     if args.clusters is not None and args.clusters < 2:
         raise NetbendError(f"--clusters must be at least 2, got {args.clusters}")
-    w, h = args.size
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    if not 0 <= args.seed < 2**63:
+        raise NetbendError(f"--seed must be in [0, 2**63), got {args.seed}")
+    check_size(args.size)
     _quiet_libraries()
     model = models.load(args.model, device=args.device)
     for name in only or []:
@@ -433,14 +438,19 @@ def _sites(args: argparse.Namespace) -> None:
             sites.module(model, name)
     clusters = None
     if args.clusters is not None:
-        wanted = [n for n in (only or sites.names(model)) if n != sites.LATENT]
+        shapes = {n: info.shape for n, info in sites.probe(model, args.size, only).items()}
+        few = [n for n in (only or []) if n in shapes and shapes[n][0] < args.clusters]
+        if few:
+            raise NetbendError(f"site {few[0]} has {shapes[few[0]][0]} channels, too few for {args.clusters} clusters")
+        wanted = [n for n, shape in shapes.items() if shape[0] >= args.clusters]  # listing all: the others show '-'
         clusters = sites.calibrate(model, wanted, args.clusters, prompt=args.prompt, size=args.size, seed=args.seed,
                                    progress=True)
     print(sites.describe(model, args.size, clusters, only))
     if clusters:
         paths = sites.save_previews(clusters, Path(args.preview))
-        print(f"\ncluster previews: {len(paths)} images in {args.preview}/ (one per site); bend a cluster with "
-              f"--channels cluster:C/{args.clusters}")
+        print(f"\ncluster previews: {len(paths)} images in {args.preview}/ (one per site). A render with "
+              f"--channels cluster:C/{args.clusters} clusters the same way when its model, --size, --seed and "
+              "(first) prompt are these.")
 
 
 def _features(args: argparse.Namespace) -> None:

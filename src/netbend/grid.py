@@ -282,8 +282,8 @@ def check(s: GridSettings) -> tuple[list[int], list[Row]]:
 
 def _channels(s: GridSettings, model: models.StableDiffusion, rows: list[Row]) -> torch.Tensor | None:
     """The channels the grid bends at its site, each row's chain tried on them."""
-    (shapes, (idx,)) = sites.select(model, [(s.site, sites.parse_channels(s.channels))], size=s.size, seed=s.seed,
-                                    prompt=s.prompt)
+    (shapes, (idx,)) = sites.pick_channels(model, [(s.site, sites.parse_channels(s.channels))], size=s.size,
+                                           seed=s.seed, prompt=s.prompt)
     shape = shapes[s.site]
     for row in rows:
         sites.check_op(row.chain, shape[0] if idx is None else len(idx), s.site, shape,

@@ -46,9 +46,18 @@ def parse_value(text: str) -> Any:
 
 
 def format_number(v: float) -> str:
-    """A number as people write it: multiples of pi/12 in pi (``0.25π``, ``π``, ``2π``), others plainly."""
+    """A number as people write it: quarter multiples of pi as decimals (``0.25π``, ``π``,
+    ``1.5π``, as the paper's figures), other multiples of pi/12 as fractions (``π/3``,
+    ``5π/6``), anything else plainly."""
+    from fractions import Fraction
+
     q = v / math.pi
-    if v and abs(q * 12 - round(q * 12)) < 1e-9:
-        text = f"{q:.3g}"
+    twelfths = round(q * 12)
+    if not v or abs(q * 12 - twelfths) > 1e-9:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if twelfths % 3 == 0:  # a quarter multiple
+        text = f"{twelfths / 12:g}"
         return {"1": "π", "-1": "-π"}.get(text, f"{text}π")
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    f = Fraction(twelfths, 12)
+    head = {1: "", -1: "-"}.get(f.numerator, str(f.numerator))
+    return f"{head}π/{f.denominator}"

@@ -46,9 +46,14 @@ def analyse(s: RenderSettings, audio: audio_io.Audio) -> list[Drive]:
         raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
     analyses: dict[str | None, features.Analysis] = {}  # one per audio file, shared by the bends that read it
     drives = []
-    for i, bend in enumerate(s.all_bends()):
-        drives.append(_drive(s, bend, audio, n, analyses, "--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]."))
+    for bend, label in zip(s.all_bends(), bend_labels(s)):
+        drives.append(_drive(s, bend, audio, n, analyses, label))
     return drives
+
+
+def bend_labels(s: RenderSettings) -> list[str]:
+    """How messages name each bend's keys: ``--`` for the flags' bend, ``bends[i].`` for a scene's."""
+    return ["--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]." for i in range(len(s.all_bends()))]
 
 
 def _drive(s: RenderSettings, bend: Bend, audio: audio_io.Audio, n: int, analyses: dict, label: str) -> Drive:
@@ -71,10 +76,10 @@ def _drive(s: RenderSettings, bend: Bend, audio: audio_io.Audio, n: int, analyse
         r = None if chain.param_shape is None else mapping.to_range(
             smoothed, *bend.param_range(), curve=bend.curve, invert=bend.invert)
     if chain.param_shape is None:
-        _try_bend(s, bend, chain, None)
+        _try_bend(s, bend, chain, None, label)
         return Drive(values, np.zeros(n), smoothed, active)
     r = _fit_param(r, chain, bend.feature if bend.constant is None and bend.keyframes is None else "constant", label)
-    _try_bend(s, bend, chain, r)
+    _try_bend(s, bend, chain, r, label)
     return Drive(values, r, smoothed, active)
 
 
@@ -90,7 +95,7 @@ def _fit_param(r: np.ndarray, chain: operators.Chain, feature: str, label: str =
     return r.reshape(len(r), *shape)
 
 
-def _try_bend(s: RenderSettings, bend: Bend, chain: operators.Chain, r: np.ndarray | None) -> None:
+def _try_bend(s: RenderSettings, bend: Bend, chain: operators.Chain, r: np.ndarray | None, label: str) -> None:
     """Run a latent bend once on a small zero latent, so that a parameter outside the
     operator's domain or an option that does not fit the latent fails now, not after the
     model loads (network sites are tried once the model has loaded, in `prepare_sites`)."""
@@ -99,9 +104,12 @@ def _try_bend(s: RenderSettings, bend: Bend, chain: operators.Chain, r: np.ndarr
     if bend.site != sites.LATENT:
         return
     w, h = s.size
-    idx = sites.parse_channels(bend.channels).select(4, seed=s.seed)
-    sites.check_op(chain, 4 if idx is None else len(idx), "latent", (4, h // 8, w // 8),
-                   None if chain.param_shape is None else torch.as_tensor(r[:1]))
+    try:
+        idx = sites.parse_channels(bend.channels).select(4, seed=s.seed)
+        sites.check_op(chain, 4 if idx is None else len(idx), "latent", (4, h // 8, w // 8),
+                       None if chain.param_shape is None else torch.as_tensor(r[:1]))
+    except NetbendError as e:
+        raise NetbendError(f"{label}op {chain} on the latent's channels {bend.channels or 'all'}: {e}") from None
 
 
 def prepare_sites(s: RenderSettings, model: models.StableDiffusion, bends: list[Bend],
@@ -111,10 +119,10 @@ def prepare_sites(s: RenderSettings, model: models.StableDiffusion, bends: list[
     operator on anything but 4 channels, an index past the site's channels: an error now,
     before any frame)."""
     first_prompt = parse_prompts(s.prompts)[0].prompt if s.prompts is not None else s.prompt
-    chosen = [sites.parse_channels(b.channels) for b in bends]
-    labels = ["--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]." for i in range(len(bends))]
-    shapes, picked = sites.select(model, [(b.site, c) for b, c in zip(bends, chosen)], size=s.size, seed=s.seed,
-                                  prompt=first_prompt)
+    labels = bend_labels(s)
+    chosen = [sites.parse_channels(b.channels, f"{label}channels") for b, label in zip(bends, labels)]
+    shapes, picked = sites.pick_channels(model, [(b.site, c) for b, c in zip(bends, chosen)], size=s.size,
+                                         seed=s.seed, prompt=first_prompt, labels=labels)
     for bend, idx, drive, label in zip(bends, picked, drives, labels):
         chain = bend.chain()
         shape = shapes[bend.site]
@@ -374,7 +382,9 @@ def _bend_records(s: RenderSettings, drives: list[Drive]) -> list[dict]:
     """What the sidecar says of each bend: its settings and its driver's values per frame."""
     return [{
         "op": str(bend.chain()), "site": bend.site, "channels": str(sites.parse_channels(bend.channels)),
-        "steps_bent": None if bend.steps_bent(s.steps) is None else list(bend.steps_bent(s.steps)),
+        # latent: bent before each of these steps; UNet sites: while these steps run; VAE sites: at decode time
+        ("steps_bent" if bend.site == sites.LATENT else "steps_active"):
+            None if bend.steps_bent(s.steps) is None else list(bend.steps_bent(s.steps)),
         "feature": bend.feature,
         "stem": bend.stem, "smooth": bend.smooth, "curve": bend.curve, "invert": bend.invert,
         "constant": bend.constant, "keyframes": bend.keyframes, "window": bend.window,

@@ -41,6 +41,7 @@ from . import features, mapping, models, operators, smoothing
 from .errors import NetbendError
 from .paths import check_output
 from .sampling import SCHEDULERS
+from .sites import LATENT
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 
@@ -61,7 +62,7 @@ class Bend:
     constant: float | None = None  # ... or a constant parameter
     keyframes: list[tuple[float, float]] | None = None  # ... or (seconds, value) points, linear between
     window: tuple[float, float] | None = None  # seconds [on, off): the bend acts only then
-    site: str = "latent"  # or a module: unet.mid_block, vae.decoder.up_blocks.2, ... (`netbend sites`)
+    site: str = LATENT  # or a module: unet.mid_block, vae.decoder.up_blocks.2, ... (`netbend sites`)
     steps_active: tuple[int, int] | None = None  # UNet sites: the steps [a, b) during which it acts; None = all
     channels: Any = None  # all (None), a list, "0:64", a fraction, or "cluster:C/K" (`netbend.sites.parse_channels`)
 
@@ -95,11 +96,11 @@ class Bend:
 
         chain = self.chain()
         key = (lambda k: label + k.replace("_", "-")) if label == "--" else (lambda k: label + k)
-        where = sites.kind(self.site)
-        if where != sites.LATENT and (self.layer is not None or self.layers is not None):
+        where = sites.kind(self.site, key("site"))
+        if where != LATENT and (self.layer is not None or self.layers is not None):
             raise NetbendError(f"{key('layer')} places a bend on the latent; at site {self.site} the bend acts while "
                                f"the steps of {key('steps_active')} run")
-        if where == sites.LATENT and self.steps_active is not None:
+        if where == LATENT and self.steps_active is not None:
             raise NetbendError(f"{key('steps_active')} is for a UNet site; the latent is bent before {key('layer')} "
                                f"(or each of {key('layers')})")
         if where == "vae" and self.steps_active is not None:
@@ -110,8 +111,8 @@ class Bend:
             if not 0 <= a <= b <= steps:
                 raise NetbendError(f"{key('steps_active')} must be START:STOP with 0 <= START <= STOP <= {steps} "
                                    f"(a half-open range of steps, empty when START = STOP), got {a}:{b}")
-        chosen = sites.parse_channels(self.channels)
-        if where == sites.LATENT and chosen.kind == "cluster":
+        chosen = sites.parse_channels(self.channels, key("channels"))
+        if where == LATENT and chosen.kind == "cluster":
             raise NetbendError(f"{key('channels')} cluster:C/K clusters a network layer's channels; the latent has "
                                "4: list them")
         if self.layer is not None and self.layers is not None:
@@ -165,7 +166,7 @@ class RenderSettings:
     invert: bool = False  # map the feature's largest value to the range's low end
     layer: int | None = None  # denoising step before which the latent is bent; None = steps (final latent)
     range: tuple[float, float] | None = None  # r range the feature is mapped onto; None = the operator's default
-    site: str = "latent"  # where the flags' bend acts: the latent, or a UNet / VAE-decoder module
+    site: str = LATENT  # where the flags' bend acts: the latent, or a UNet / VAE-decoder module
     steps_active: tuple[int, int] | None = None  # UNet sites: steps [a, b) during which the bend acts; None = all
     channels: Any = None  # the site's channels that are bent: all, a list, a fraction, cluster:C/K
     bends: list[Bend] = field(default_factory=list)  # more bends, each with its own driver (scene files)
@@ -197,15 +198,19 @@ class RenderSettings:
         return ([flag] if flag else []) + list(self.bends)
 
 
+def check_size(size: tuple[int, int]) -> None:
+    w, h = size
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+
+
 def check_generation(s: Any) -> None:
     """The settings that say how an image is generated (of a render or a figure grid)."""
     if not 0 <= s.seed < 2**63:
         raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
     if s.steps < 1:
         raise NetbendError(f"--steps must be at least 1, got {s.steps}")
-    w, h = s.size
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
+    check_size(s.size)
     if not (math.isfinite(s.guidance) and s.guidance >= 0):
         raise NetbendError(f"--guidance must be a non-negative number, got {s.guidance}")
     if s.batch < 1:
@@ -224,7 +229,7 @@ def check_inputs(s: RenderSettings) -> None:
     for name in ("fps", "guidance", "walk"):
         if not math.isfinite(getattr(s, name)):
             raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
-    if s.op is None and (s.layer is not None or s.range is not None or s.site != "latent"
+    if s.op is None and (s.layer is not None or s.range is not None or s.site != LATENT
                          or s.steps_active is not None or s.channels is not None):
         raise NetbendError("--layer, --range, --site, --steps-active and --channels configure a bend: give --op too")
     check_generation(s)
@@ -348,6 +353,28 @@ def _panel(data: Any, where: str, base: Path) -> dict:
     return {k: getattr(built, k) for k in data}
 
 
+def _loader():
+    """PyYAML's safe loader without YAML 1.1's base-60 numbers, which read ``channels: 1:30``
+    as 90 and ``start: 1:30`` as 90 seconds; such values stay text (as in YAML 1.2)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    numbers = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in numbers]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver(numbers[0], re.compile(
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+    Loader.add_implicit_resolver(numbers[1], re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+    return Loader
+
+
 def load(path: str | Path, **overrides: Any) -> RenderSettings:
     """Read a YAML scene; relative paths are taken from the scene file's folder."""
     import yaml
@@ -356,7 +383,7 @@ def load(path: str | Path, **overrides: Any) -> RenderSettings:
     if not path.is_file():
         raise NetbendError(f"scene file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_loader())
     except yaml.YAMLError as e:
         raise NetbendError(f"scene {path} is not valid YAML: {' '.join(str(e).split())}") from None
     settings = _build(RenderSettings, data or {}, "", path.parent)

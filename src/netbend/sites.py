@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import difflib
 import re
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -35,15 +36,16 @@ CALIBRATION_STEPS = 10  # its denoising steps (DDIM, no guidance)
 CALIBRATION_POOL = 16  # feature maps are averaged down to at most this many pixels a side
 
 
-def kind(site: str) -> str:
-    """``latent``, ``unet`` or ``vae``; a `NetbendError` for anything else (checked before a model loads)."""
+def kind(site: str, where: str = "--site") -> str:
+    """``latent``, ``unet`` or ``vae``; a `NetbendError` for anything else (checked before a model
+    loads). ``where``: how the message names the setting (``bends[1].site`` in a scene)."""
     if site == LATENT:
         return LATENT
     root = site.split(".", 1)[0]
     if root in ("unet", "vae") and "." in site:
         return root
-    raise NetbendError(f"site must be 'latent' or a module of the UNet or VAE decoder such as unet.mid_block or "
-                       f"vae.decoder.up_blocks.2, got {site!r}; `netbend sites` lists them")
+    raise NetbendError(f"{where}: a site must be 'latent' or a module of the UNet or VAE decoder such as "
+                       f"unet.mid_block or vae.decoder.up_blocks.2, got {site!r}; `netbend sites` lists them")
 
 
 def names(model) -> list[str]:
@@ -87,37 +89,38 @@ def _replace_main(output: Any, new: torch.Tensor) -> Any:
 
 
 @contextmanager
-def _recording(model, sites: list[str], record) -> Iterator[None]:
+def _hooks(model, hooks: list[tuple[str, Callable]], *, pre: bool = False) -> Iterator[None]:
+    """Forward hooks ``(site, fn)`` (pre-hooks with ``pre``) installed for the duration of the
+    block and removed however it ends: a finished batch, an error in an operator, an interrupt."""
     handles = []
     try:
-        for site in sites:
-            handles.append(module(model, site).register_forward_hook(
-                lambda mod, args, out, site=site: record(site, _main(out))))
+        for site, fn in hooks:
+            m = module(model, site)
+            handles.append(m.register_forward_pre_hook(fn) if pre else m.register_forward_hook(fn))
         yield
     finally:
         for h in handles:
             h.remove()
 
 
-@contextmanager
-def hooked(model, bends: list[LayerBend], clock: Clock) -> Iterator[None]:
-    """Install the layer bends as forward hooks for the duration of the block; they are
-    removed however it ends (a finished batch, an error in an operator, an interrupt)."""
-    handles = []
-    try:
-        for b in bends:
-            handles.append(module(model, b.site).register_forward_hook(_hook(b, clock)))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
+def _recording(model, sites: list[str], record):
+    """Hooks passing each site's feature map to ``record(site, map)``."""
+    return _hooks(model, [(site, lambda mod, args, out, site=site: record(site, _main(out))) for site in sites])
+
+
+def hooked(model, bends: list[LayerBend], clock: Clock):
+    """The layer bends, as forward hooks for the duration of the block (see `_hooks`)."""
+    return _hooks(model, [(b.site, _hook(b, clock)) for b in bends])
 
 
 def _hook(b: LayerBend, clock: Clock):
     def hook(mod, args, output):
         if b.steps is not None and clock.step not in b.steps:
             return None  # output unchanged
-        return _replace_main(output, b.bending(_main(output)))
+        x = _main(output)
+        if x is None or x.ndim != 4:
+            raise NetbendError(f"site {b.site} gives no feature map to bend ({type(output).__name__})")
+        return _replace_main(output, b.bending(x))
 
     return hook
 
@@ -143,16 +146,12 @@ def probe(model, size: tuple[int, int], sites: list[str] | None = None) -> dict[
 
     c, h, w = model.latent_shape(*size)
     x = torch.zeros(1, c, h, w, device=model.device, dtype=model.dtype)
-    starts = [module(model, s).register_forward_pre_hook(lambda mod, args, s=s: order.append(s)) for s in sites]
-    try:
-        with _recording(model, sites, record):
-            if any(s.startswith("unet.") for s in sites):
-                model.unet(x, torch.tensor(999, device=model.device), encoder_hidden_states=model.encode_text([""]))
-            if any(s.startswith("vae.") for s in sites):
-                model.vae.decode(x)
-    finally:
-        for h in starts:
-            h.remove()
+    starts = [(s, lambda mod, args, s=s: order.append(s)) for s in sites]
+    with _hooks(model, starts, pre=True), _recording(model, sites, record):
+        if any(s.startswith("unet.") for s in sites):
+            model.unet(x, torch.tensor(999, device=model.device), encoder_hidden_states=model.encode_text([""]))
+        if any(s.startswith("vae.") for s in sites):
+            model.vae.decode(x)
     return {s: SiteInfo(s, shapes[s]) for s in dict.fromkeys(order) if s in shapes}
 
 
@@ -163,19 +162,21 @@ class Channels:
     """Which channels of a site a bend acts on (parse one with `parse_channels`)."""
 
     kind: str = "all"  # all, list, fraction, cluster
+    text: str = "all"  # as the user wrote it
     indices: tuple[int, ...] = ()  # list
     fraction: float = 1.0  # fraction: of the channels, drawn at random from the render's seed
     cluster: int = 0  # cluster: this one (0 = the largest) ...
     k: int = 0  # ... of k clusters
 
     def __str__(self) -> str:
-        return {"all": "all", "list": ",".join(map(str, self.indices)), "fraction": f"{self.fraction:g}",
-                "cluster": f"cluster:{self.cluster}/{self.k}"}[self.kind]
+        return self.text
 
-    def select(self, n: int, *, seed: int, index: int = 0, clusters: Clusters | None = None) -> list[int] | None:
-        """Indices among ``n`` channels (None = all). A fraction is drawn from ``seed`` and the
-        bend's ``index`` (two bends at one site draw different channels); ``clusters``: the
-        site's calibration, for kind cluster."""
+    def select(self, n: int, *, seed: int, site: str = LATENT, index: int = 0,
+               clusters: Clusters | None = None) -> list[int] | None:
+        """Indices among ``n`` channels (None = all). A fraction is drawn from ``seed``, the
+        ``site`` and the bend's ``index`` among the bends at that site (two bends at one site
+        draw different channels; editing a bend elsewhere changes nothing here); ``clusters``:
+        the site's calibration, for kind cluster."""
         if self.kind == "all":
             return None
         if self.kind == "list":
@@ -184,57 +185,57 @@ class Channels:
                 raise NetbendError(f"channel {bad[0]} does not exist: the site has {n} channels (0..{n - 1})")
             return list(self.indices)
         if self.kind == "fraction":
-            rng = np.random.default_rng(np.random.SeedSequence([seed, index, n]))
+            rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(site.encode()), index, n]))
             return sorted(rng.choice(n, max(1, round(self.fraction * n)), replace=False).tolist())
         if clusters is None:
             raise ValueError("cluster channels need the site's calibration")
         return np.flatnonzero(clusters.labels == self.cluster).tolist()
 
 
-def parse_channels(value: Any) -> Channels:
+def parse_channels(value: Any, where: str = "--channels") -> Channels:
     """``all`` / None, a list of indices (``[0, 5]``, ``"0,5"``, ``"0:64"`` half-open), a
-    fraction in (0, 1) (``0.25``), or ``cluster:C/K`` (cluster C, 0 = the largest, of K)."""
-    where = "--channels"
+    fraction in (0, 1) (``0.25``), or ``cluster:C/K`` (cluster C, 0 = the largest, of K).
+    ``where``: how messages name the setting (``bends[1].channels`` in a scene)."""
+    usage = "all, a list such as 0,5,7 or 0:64, a fraction such as 0.25, or cluster:C/K such as cluster:0/4"
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
         return Channels()
     if isinstance(value, bool):
-        raise NetbendError(f"{where} must be all, a list of channels, a fraction or cluster:C/K, got {value!r}")
+        raise NetbendError(f"{where} must be {usage}, got {value!r}")
     if isinstance(value, float) or isinstance(value, str) and re.fullmatch(r"\s*0?\.\d+\s*|\s*1\.0*\s*", value):
         f = float(value)
         if not 0 < f <= 1:
-            raise NetbendError(f"{where} fraction must be in (0, 1], got {value!r}")
-        return Channels() if f == 1 else Channels("fraction", fraction=f)
+            raise NetbendError(f"{where}: a fraction must be in (0, 1], got {value!r}")
+        return Channels() if f == 1 else Channels("fraction", f"{f:g}", fraction=f)
     if isinstance(value, int):
         value = [value]
     if isinstance(value, list):
         if not value or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
-            raise NetbendError(f"{where} list must hold channel indices (integers), got {value!r}")
-        return _channel_list(value, value)
+            raise NetbendError(f"{where}: a list must hold channel indices (integers), got {value!r}")
+        return _channel_list(value, ",".join(map(str, value)), where)
     text = str(value).strip()
     m = re.fullmatch(r"cluster:(\d+)/(\d+)", text)
     if m:
         c, k = int(m.group(1)), int(m.group(2))
         if not 0 <= c < k or k < 2:
-            raise NetbendError(f"{where} cluster:C/K needs K >= 2 clusters and C in 0..K-1, got {text!r}")
-        return Channels("cluster", cluster=c, k=k)
+            raise NetbendError(f"{where}: cluster:C/K needs K >= 2 clusters and C in 0..K-1, got {text!r}")
+        return Channels("cluster", text, cluster=c, k=k)
     try:
         if re.fullmatch(r"\d+:\d+", text):
             a, b = map(int, text.split(":"))
             if not a < b:
-                raise NetbendError(f"{where} range START:STOP needs START < STOP, got {text!r}")
-            return _channel_list(list(range(a, b)), text)
-        return _channel_list([int(v) for v in text.split(",") if v.strip()], text)
+                raise NetbendError(f"{where}: a range START:STOP needs START < STOP, got {text!r}")
+            return _channel_list(list(range(a, b)), text, where)
+        return _channel_list([int(v) for v in text.split(",") if v.strip()], text, where)
     except ValueError:
-        raise NetbendError(f"{where} must be all, a list such as 0,5,7 or 0:64, a fraction such as 0.25, or "
-                           f"cluster:C/K such as cluster:0/4, got {value!r}") from None
+        raise NetbendError(f"{where} must be {usage}, got {value!r}") from None
 
 
-def _channel_list(indices: list[int], given: Any) -> Channels:
+def _channel_list(indices: list[int], text: str, where: str) -> Channels:
     if not indices or min(indices) < 0:
-        raise NetbendError(f"--channels must list channel indices >= 0, got {given!r}")
+        raise NetbendError(f"{where} must list channel indices >= 0, got {text!r}")
     if len(set(indices)) != len(indices):
-        raise NetbendError(f"--channels lists a channel twice: {given!r}")
-    return Channels("list", indices=tuple(indices))
+        raise NetbendError(f"{where} lists a channel twice: {text!r}")
+    return Channels("list", text, indices=tuple(indices))
 
 
 # -- calibration: clusters of channels --------------------------------------------------------
@@ -257,7 +258,6 @@ def calibrate(model, sites: list[str], k: int, *, prompt: str, size: tuple[int, 
     """Cluster each site's channels into ``k`` groups by their feature maps over a short run:
     `CALIBRATION_SAMPLES` noises from ``seed``, `CALIBRATION_STEPS` DDIM steps without
     guidance, UNet maps averaged over the steps; then k-means (seeded) per site."""
-    from sklearn.cluster import KMeans
     from tqdm.auto import tqdm
 
     from .sampling import guided_denoiser, make_scheduler, sample
@@ -292,22 +292,27 @@ def calibrate(model, sites: list[str], k: int, *, prompt: str, size: tuple[int, 
         if any(s.startswith("vae.") for s in sites):
             model.vae.decode(latents / model.vae.config.scaling_factor)
         bar.update()
-    out = {}
-    for site in sites:
-        maps = (sums[site] / counts[site]).numpy()  # (N, C, h, w)
-        n, ch = maps.shape[:2]
-        if k > ch:
-            raise NetbendError(f"site {site} has {ch} channels: it cannot make {k} clusters")
-        vectors = maps.transpose(1, 0, 2, 3).reshape(ch, -1)
-        vectors = vectors - vectors.mean(1, keepdims=True)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)  # by shape, not by size
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vectors.astype(np.float64))
-        order = sorted(range(k), key=lambda j: (-np.sum(labels == j), np.argmax(labels == j)))
-        labels = np.argsort(order)[labels]  # cluster 0 = the largest, ties: the one holding the lowest channel
-        first = vectors.reshape(ch, n, *maps.shape[2:])[:, 0]
-        means = np.stack([first[labels == j].mean(0) for j in range(k)])
-        out[site] = Clusters(labels, means)
-    return out
+    return {site: cluster_maps((sums[site] / counts[site]).numpy(), k, seed=seed) for site in sites}
+
+
+def cluster_maps(maps: np.ndarray, k: int, *, seed: int) -> Clusters:
+    """k-means of channels by their feature maps ``maps`` (N samples, C channels, h, w): each
+    channel is one vector of its N maps, centred and scaled to unit length, so channels
+    group by the shape of what they respond to, not by their scale."""
+    from sklearn.cluster import KMeans
+
+    n, ch = maps.shape[:2]
+    if k > ch:
+        raise NetbendError(f"{ch} channels cannot make {k} clusters")
+    vectors = maps.transpose(1, 0, 2, 3).reshape(ch, -1).astype(np.float64)
+    vectors = vectors - vectors.mean(1, keepdims=True)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    state = int(np.random.SeedSequence(seed).generate_state(1)[0])  # any seed netbend takes; k-means wants < 2**32
+    labels = KMeans(n_clusters=k, n_init=10, random_state=state).fit_predict(vectors)
+    order = sorted(range(k), key=lambda j: (-np.sum(labels == j), np.argmax(labels == j)))
+    labels = np.argsort(order)[labels]  # cluster 0 = the largest, ties: the one holding the lowest channel
+    first = vectors.reshape(ch, n, *maps.shape[2:])[:, 0]
+    return Clusters(labels, np.stack([first[labels == j].mean(0) for j in range(k)]))
 
 
 def save_previews(clusters: dict[str, Clusters], folder: Path) -> list[Path]:
@@ -351,27 +356,38 @@ def describe(model, size: tuple[int, int], clusters: dict[str, Clusters] | None 
     return "\n".join(lines)
 
 
-def select(model, requests: list[tuple[str, Channels]], *, size: tuple[int, int], seed: int,
-           prompt: str) -> tuple[dict[str, tuple[int, int, int]], list[list[int] | None]]:
+def pick_channels(model, requests: list[tuple[str, Channels]], *, size: tuple[int, int], seed: int, prompt: str,
+                  labels: list[str] | None = None) -> tuple[dict[str, tuple[int, int, int]], list[list[int] | None]]:
     """Each site's shape (C, H, W) at ``size``, and the channels each request (site, channels)
-    picks (None: all), request i drawing a fraction with index i. Network sites are probed
-    once, and clustered by one calibration run per K."""
+    picks (None: all). Network sites are probed once, and clustered by one calibration run
+    per K. ``labels``: how errors name each request (``bends[1].`` in a scene)."""
+    labels = labels or ["--"] * len(requests)
+    for (site, _), label in zip(requests, labels):
+        if site != LATENT:
+            try:
+                module(model, site)  # an unknown name fails here, with suggestions
+            except NetbendError as e:
+                raise NetbendError(f"{label}site: {e}") from None
     network = list(dict.fromkeys(site for site, _ in requests if site != LATENT))
-    for site in network:
-        module(model, site)  # an unknown name fails here, with suggestions
     shapes = {name: info.shape for name, info in (probe(model, size, network) if network else {}).items()}
     shapes[LATENT] = model.latent_shape(*size)
+    for (site, c), label in zip(requests, labels):
+        if c.kind == "cluster" and c.k > shapes[site][0]:  # before any calibration runs
+            raise NetbendError(f"{label}channels {c}: site {site} has {shapes[site][0]} channels, too few for "
+                               f"{c.k} clusters")
     clusters: dict[tuple[str, int], Clusters] = {}
     for k in sorted({c.k for _, c in requests if c.kind == "cluster"}):
         wanted = sorted({site for site, c in requests if c.kind == "cluster" and c.k == k})
         for site, cl in calibrate(model, wanted, k, prompt=prompt, size=size, seed=seed).items():
             clusters[site, k] = cl
-    picked = []
-    for i, (site, c) in enumerate(requests):
+    picked, seen = [], []
+    for (site, c), label in zip(requests, labels):
         try:
-            picked.append(c.select(shapes[site][0], seed=seed, index=i, clusters=clusters.get((site, c.k))))
+            picked.append(c.select(shapes[site][0], seed=seed, site=site, index=seen.count(site),
+                                   clusters=clusters.get((site, c.k))))
         except NetbendError as e:
-            raise NetbendError(f"channels {c} at site {site}: {e}") from None
+            raise NetbendError(f"{label}channels {c} at site {site}: {e}") from None
+        seen.append(site)
     return shapes, picked
 
 
