@@ -198,3 +198,18 @@ def test_scene_panels_load_dump_and_validate(tmp_path):
     path.write_text(yaml.safe_dump({"audio": "a.wav", "output": "o.mp4", "panels": [{"size": [64, 64]}]}))
     with pytest.raises(NetbendError, match=r"panels\[0\].size cannot differ between panels"):
         scene.load(path)
+
+
+@pytest.mark.parametrize("panel, message", [
+    ({"scheduler": "bogus"}, r"unknown panels\[1\].scheduler 'bogus'"),
+    ({"guidance": -3.0}, r"panels\[1\].guidance must be a non-negative number"),
+    ({"interpolation": "cubic"}, r"panels\[1\].interpolation must be lerp or slerp"),
+    ({"prompts": "nonsense"}, "prompt schedule line 1"),
+    ({"walk": float("inf")}, r"panels\[1\].walk must be a finite number"),
+    ({"bends": [scene.Bend(op="rotate_r1", layer=99)]}, r"panels\[1\].bends\[0\].layer must be in"),
+])
+def test_every_panel_is_checked_before_any_renders(tmp_path, wav, panel, message):
+    from netbend.scene import check_inputs
+
+    with pytest.raises(NetbendError, match=message):
+        check_inputs(settings(tmp_path, wav(0.2), panels=[{"seed": 1}, panel]))

@@ -57,6 +57,15 @@ def _add_model_args(g: argparse._ArgumentGroup, *, model: str, steps: int | None
     g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
 
 
+def _add_output_args(p: argparse.ArgumentParser, output: str, overwrite: str, *, required: bool = True):
+    """-o, --overwrite and --quiet, with what they mean for this command."""
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--output", required=required, default=None, help=output)
+    o.add_argument("--overwrite", action="store_true", help=overwrite)
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    return o
+
+
 def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int | None, size: tuple[int, int] | None,
                          op: str | None, for_render: bool = False) -> None:
     g = p.add_argument_group("generation")
@@ -97,12 +106,8 @@ def _add_generation_args(p: argparse.ArgumentParser, *, model: str, steps: int |
     b.add_argument("--range", type=_range, default=None, metavar="LO:HI",
                    help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi "
                         "for rotations); write --range=-1:1 when LO is negative")
-    o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", required=not for_render, default=None,
-                   help="video file to write (.mp4); a sidecar .json goes beside it")
-    o.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output (and kept frames made with other settings)")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o = _add_output_args(p, "video file to write (.mp4); a sidecar .json goes beside it",
+                         "replace an existing output (and kept frames made with other settings)", required=not for_render)
     if not for_render:
         return
     o.add_argument("--dump-scene", default=None, metavar="FILE",
@@ -188,11 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = gr.add_argument_group("generation")
     g.add_argument("--prompt", default="a floating orb", help="text prompt (default: %(default)r)")
     _add_model_args(g, model=DEFAULT_MODEL, steps=50, size=(512, 512), batch=8)
-    o = gr.add_argument_group("output")
-    o.add_argument("-o", "--output", required=True, help="the grid image (.png); each cell also goes to NAME/layer{L}_{row}.png "
-                                                         "and a record of the settings to NAME.json")
-    o.add_argument("--overwrite", action="store_true", help="replace an existing grid and its cells")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_output_args(gr, "the grid image (.png); each cell also goes to NAME/layer{L}_{row}.png and a record of the "
+                         "settings to NAME.json", "replace an existing grid and its cells")
     gr.set_defaults(run=_grid)
 
     st = sub.add_parser("sites", help="list a model's bending sites: name, output shape, channels",
@@ -436,19 +438,22 @@ def _sites(args: argparse.Namespace) -> None:
     for name in only or []:
         if name != sites.LATENT:
             sites.module(model, name)
+    shapes = {n: info.shape for n, info in sites.probe(model, args.size, only).items()}
+    if only is None or sites.LATENT in only:
+        shapes = {sites.LATENT: model.latent_shape(*args.size), **shapes}
     clusters = None
     if args.clusters is not None:
-        shapes = {n: info.shape for n, info in sites.probe(model, args.size, only).items()}
-        few = [n for n in (only or []) if n in shapes and shapes[n][0] < args.clusters]
+        few = [n for n in (only or []) if n != sites.LATENT and shapes[n][0] < args.clusters]
         if few:
             raise NetbendError(f"site {few[0]} has {shapes[few[0]][0]} channels, too few for {args.clusters} clusters")
-        wanted = [n for n, shape in shapes.items() if shape[0] >= args.clusters]  # listing all: the others show '-'
+        # listing all: sites with too few channels (and the latent) show '-'
+        wanted = [n for n, shape in shapes.items() if n != sites.LATENT and shape[0] >= args.clusters]
         clusters = sites.calibrate(model, wanted, args.clusters, prompt=args.prompt, size=args.size, seed=args.seed,
                                    progress=True)
-    print(sites.describe(model, args.size, clusters, only))
+    print(sites.describe(shapes, clusters))
     if clusters:
         paths = sites.save_previews(clusters, Path(args.preview))
-        print(f"\ncluster previews: {len(paths)} images in {args.preview}/ (one per site). A render with "
+        print(f"\ncluster previews in {args.preview}/, one image per site ({len(paths)}). A render with "
               f"--channels cluster:C/{args.clusters} clusters the same way when its model, --size, --seed and "
               "(first) prompt are these.")
 

@@ -99,48 +99,48 @@ class Grid:
 
 # -- specifications ------------------------------------------------------------------------------
 
-def parse_layers(text: str) -> list[int]:
-    """``0,10,20`` or ``START:STOP:STEP`` (STOP included when the steps land on it: 0:50:5 = 0, 5, ..., 50)."""
+def _list_or_range(text: str, flag: str, usage: str, item: Callable, expand: Callable) -> list:
+    """``A,B,C`` read item by item, or ``X:Y[:Z]`` given to ``expand`` as its parts; one error
+    line naming ``flag`` and showing ``usage`` for anything else."""
     text = text.strip()
     try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            start, stop, step = parts if len(parts) == 3 else (*parts, 1)
-            if step <= 0:
-                raise NetbendError(f"--layers {text}: STEP must be positive")
-            layers = list(range(start, stop + 1, step))
-        else:
-            layers = [int(p) for p in text.split(",") if p.strip()]
+        out = expand(text.split(":")) if ":" in text else [item(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise NetbendError(f"--layers must be a list such as 0,10,20 or a range START:STOP:STEP such as 0:50:5, "
-                           f"got {text!r}") from None
-    if not layers:
-        raise NetbendError(f"--layers {text} holds no layer")
+        raise NetbendError(f"{flag} must be {usage}, got {text!r}") from None
+    if not out:
+        raise NetbendError(f"{flag} is empty: give at least one value")
+    return out
+
+
+def parse_layers(text: str) -> list[int]:
+    """``0,10,20`` or ``START:STOP:STEP`` (STOP included when the steps land on it: 0:50:5 = 0, 5, ..., 50)."""
+
+    def expand(parts: list[str]) -> list[int]:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        start, stop, step = (*map(int, parts), 1)[:3]
+        if step <= 0:
+            raise NetbendError(f"--layers {text}: STEP must be positive")
+        return list(range(start, stop + 1, step))
+
+    layers = _list_or_range(text, "--layers", "a list such as 0,10,20 or a range START:STOP:STEP such as 0:50:5",
+                            int, expand)
     return list(dict.fromkeys(layers))  # in the order given, each once
 
 
 def parse_values(text: str) -> list[float]:
     """``0,pi/2,pi`` or ``START:STOP:COUNT``: COUNT values from START to STOP, both included (0:2pi:9 = 0, pi/4, ..., 2pi)."""
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = text.split(":")
-            if len(parts) != 3:
-                raise ValueError
-            start, stop = parse_number(parts[0]), parse_number(parts[1])
-            count = int(parts[2])
-            if count < 1:
-                raise NetbendError(f"--values {text}: COUNT must be at least 1")
-            values = [float(v) for v in np.linspace(start, stop, count)] if math.isfinite(start + stop) else [start, stop]
-        else:
-            values = [parse_number(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise NetbendError(f"--values must be a list such as 0,pi/2,pi or START:STOP:COUNT such as 0:2pi:9, "
-                           f"got {text!r}") from None
-    if not values:
-        raise NetbendError("--values is empty: give at least one value")
+
+    def expand(parts: list[str]) -> list[float]:
+        if len(parts) != 3:
+            raise ValueError
+        start, stop, count = parse_number(parts[0]), parse_number(parts[1]), int(parts[2])
+        if count < 1:
+            raise NetbendError(f"--values {text}: COUNT must be at least 1")
+        return [float(v) for v in np.linspace(start, stop, count)] if math.isfinite(start + stop) else [start, stop]
+
+    values = _list_or_range(text, "--values", "a list such as 0,pi/2,pi or START:STOP:COUNT such as 0:2pi:9",
+                            parse_number, expand)
     if not all(math.isfinite(v) for v in values):
         raise NetbendError(f"--values must be finite numbers, got {text!r}")
     return values
@@ -236,7 +236,6 @@ def check(s: GridSettings) -> tuple[list[int], list[Row]]:
     from .scene import check_generation
 
     check_generation(s)
-    w, h = s.size
     where = sites.kind(s.site)
     chosen = sites.parse_channels(s.channels)
     if where == "vae":
@@ -256,16 +255,12 @@ def check(s: GridSettings) -> tuple[list[int], list[Row]]:
                        if where == sites.LATENT else f"at a UNet site, layer k bends the module while step k of "
                        f"--steps {s.steps} runs")
             raise NetbendError(f"--layers: {which} outside 0..{last} ({meaning})")
-    if where == sites.LATENT and chosen.kind == "cluster":
-        raise NetbendError("--channels cluster:C/K clusters a network layer's channels; the latent has 4: list them")
     rows = grid_rows(s)
     for row in rows:
         if row.r is not None:
             row.chain.check_params(row.r[None])
         if where == sites.LATENT:  # options that do not fit the latent fail now (network sites: once the model loads)
-            idx = chosen.select(4, seed=s.seed)
-            sites.check_op(row.chain, 4 if idx is None else len(idx), sites.LATENT, (4, h // 8, w // 8),
-                           None if row.r is None else row.r[None])
+            sites.check_on_latent(row.chain, chosen, s.size, None if row.r is None else row.r[None])
     out = Path(s.output)
     if out.suffix.lower() != ".png":
         raise NetbendError(f"-o/--output is the grid image and must end in .png, got {out.name}")

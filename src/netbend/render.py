@@ -22,7 +22,7 @@ from .errors import NetbendError
 from .noise import NoiseWalk
 from .prompts import PromptSchedule, parse as parse_prompts, Keyframe
 from .sampling import guided_denoiser, make_scheduler, sample
-from .scene import Bend, RenderSettings, check_inputs  # noqa: F401  (RenderSettings, check_inputs: re-exported)
+from .scene import Bend, RenderSettings, bend_labels, check_inputs  # noqa: F401  (RenderSettings, check_inputs: re-exported)
 from .video import VideoWriter
 
 @dataclass
@@ -50,10 +50,6 @@ def analyse(s: RenderSettings, audio: audio_io.Audio) -> list[Drive]:
         drives.append(_drive(s, bend, audio, n, analyses, label))
     return drives
 
-
-def bend_labels(s: RenderSettings) -> list[str]:
-    """How messages name each bend's keys: ``--`` for the flags' bend, ``bends[i].`` for a scene's."""
-    return ["--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]." for i in range(len(s.all_bends()))]
 
 
 def _drive(s: RenderSettings, bend: Bend, audio: audio_io.Audio, n: int, analyses: dict, label: str) -> Drive:
@@ -103,11 +99,9 @@ def _try_bend(s: RenderSettings, bend: Bend, chain: operators.Chain, r: np.ndarr
         chain.check_params(torch.as_tensor(r, dtype=torch.float32))
     if bend.site != sites.LATENT:
         return
-    w, h = s.size
     try:
-        idx = sites.parse_channels(bend.channels).select(4, seed=s.seed)
-        sites.check_op(chain, 4 if idx is None else len(idx), "latent", (4, h // 8, w // 8),
-                       None if chain.param_shape is None else torch.as_tensor(r[:1]))
+        sites.check_on_latent(chain, sites.parse_channels(bend.channels), s.size,
+                              None if chain.param_shape is None else torch.as_tensor(r[:1]), f"{label}channels")
     except NetbendError as e:
         raise NetbendError(f"{label}op {chain} on the latent's channels {bend.channels or 'all'}: {e}") from None
 

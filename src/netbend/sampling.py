@@ -98,7 +98,8 @@ def sample(
     for k in range(start, stop):
         t = scheduler.timesteps[k]
         if callback is not None:
-            c = float(scheduler.scale_model_input(torch.ones(1, device=x.device), t))
+            # the input scale, read on the CPU (diffusers keeps sigmas there): no device sync per step
+            c = float(scheduler.scale_model_input(torch.ones(1), t))
             if c == 1.0:
                 x = callback(k, x)
             else:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import features, mapping, models, operators, smoothing
+from . import features, mapping, models, operators, sites, smoothing
 from .errors import NetbendError
 from .paths import check_output
 from .sampling import SCHEDULERS
@@ -72,8 +72,6 @@ class Bend:
     def steps_bent(self, steps: int) -> range | None:
         """Latent: the loop indices k (0..steps) before which it is bent. UNet sites: the
         steps during which the module is bent. VAE sites: None (they act at decode time)."""
-        from . import sites
-
         where = sites.kind(self.site)
         if where == "vae":
             return None
@@ -92,8 +90,6 @@ class Bend:
 
     def check(self, steps: int, label: str) -> None:
         """``label``: how messages name this bend's keys ("--" for flags, "bends[1]." in a scene)."""
-        from . import sites
-
         chain = self.chain()
         key = (lambda k: label + k.replace("_", "-")) if label == "--" else (lambda k: label + k)
         where = sites.kind(self.site, key("site"))
@@ -204,19 +200,44 @@ def check_size(size: tuple[int, int]) -> None:
         raise NetbendError(f"--size must be positive multiples of 8, got {w}x{h}")
 
 
-def check_generation(s: Any) -> None:
-    """The settings that say how an image is generated (of a render or a figure grid)."""
+def check_generation(s: Any, label: str = "--") -> None:
+    """The settings that say how an image is generated (of a render, a panel or a figure grid);
+    ``label`` names them in messages (``--`` for flags, ``panels[1].`` in a scene)."""
     if not 0 <= s.seed < 2**63:
-        raise NetbendError(f"--seed must be in [0, 2**63), got {s.seed}")
+        raise NetbendError(f"{label}seed must be in [0, 2**63), got {s.seed}")
     if s.steps < 1:
-        raise NetbendError(f"--steps must be at least 1, got {s.steps}")
+        raise NetbendError(f"{label}steps must be at least 1, got {s.steps}")
     check_size(s.size)
     if not (math.isfinite(s.guidance) and s.guidance >= 0):
-        raise NetbendError(f"--guidance must be a non-negative number, got {s.guidance}")
+        raise NetbendError(f"{label}guidance must be a non-negative number, got {s.guidance}")
     if s.batch < 1:
-        raise NetbendError(f"--batch must be at least 1, got {s.batch}")
+        raise NetbendError(f"{label}batch must be at least 1, got {s.batch}")
     if s.scheduler not in SCHEDULERS:
-        raise NetbendError(f"unknown scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
+        raise NetbendError(f"unknown {label}scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
+
+
+def _check_frames(s: RenderSettings, label: str) -> None:
+    """What may differ between panels: generation, noise walk, prompts and every bend."""
+    from . import prompts
+
+    check_generation(s, label)
+    if not math.isfinite(s.walk):
+        raise NetbendError(f"{label}walk must be a finite number, got {s.walk}")
+    if s.prompts is not None:
+        prompts.parse(s.prompts)
+    if s.interpolation not in prompts.MODES:
+        raise NetbendError(f"{label}interpolation must be {' or '.join(prompts.MODES)}, got {s.interpolation!r}")
+    for bend, bend_label in zip(s.all_bends(), bend_labels(s, "" if label == "--" else label)):
+        bend.check(s.steps, bend_label)
+
+
+def bend_labels(s: RenderSettings, prefix: str = "") -> list[str]:
+    """How messages name each bend's keys: ``--`` for the flags' bend, ``bends[i].`` for a
+    scene's, ``panels[k].bends[i].`` within a panel (``prefix``)."""
+    n = len(s.all_bends())
+    if prefix:
+        return [f"{prefix}bends[{i}]." for i in range(n)]
+    return ["--" if s.op and i == 0 else f"bends[{i - bool(s.op)}]." for i in range(n)]
 
 
 def check_inputs(s: RenderSettings) -> None:
@@ -226,13 +247,12 @@ def check_inputs(s: RenderSettings) -> None:
     check_path(s.audio)  # the first thing a newcomer gets wrong; cheaper to say before anything else
     for stem in {b.stem for b in s.all_bends() if b.stem} | {p["stem"] for p in s.panels if p.get("stem")}:
         check_path(stem)
-    for name in ("fps", "guidance", "walk"):
+    for name in ("fps", "guidance"):
         if not math.isfinite(getattr(s, name)):
             raise NetbendError(f"--{name} must be a finite number, got {getattr(s, name)}")
     if s.op is None and (s.layer is not None or s.range is not None or s.site != LATENT
                          or s.steps_active is not None or s.channels is not None):
         raise NetbendError("--layer, --range, --site, --steps-active and --channels configure a bend: give --op too")
-    check_generation(s)
     if not s.fps > 0:
         raise NetbendError(f"--fps must be positive, got {s.fps}")
     if not (math.isfinite(s.start) and s.start >= 0):
@@ -240,27 +260,13 @@ def check_inputs(s: RenderSettings) -> None:
     if s.duration is not None and not (math.isfinite(s.duration) and s.duration > 0):
         raise NetbendError(f"--duration must be positive seconds, got {s.duration}")
     features.check(s.feature)
-    flag = s.flag_bend()
-    if flag:
-        flag.check(s.steps, "--")
-    for i, bend in enumerate(s.bends):
-        bend.check(s.steps, f"bends[{i}].")
-    for i, panel in enumerate(s.panels):
+    _check_frames(s, "--")
+    for i, panel in enumerate(s.panels):  # every panel, before the first one renders
         bad = [k for k in panel if k not in PANEL_KEYS]
         if bad:
             raise NetbendError(f"panels[{i}].{bad[0]} cannot differ between panels")
         own = {k: v for k, v in panel.items() if k != "stem"}
-        merged = dataclasses.replace(s, panels=[], **own)
-        if merged.steps < 1:
-            raise NetbendError(f"panels[{i}].steps must be at least 1, got {merged.steps}")
-        for j, bend in enumerate(merged.all_bends()):
-            bend.check(merged.steps, f"panels[{i}].bends[{j}].")
-    if s.prompts is not None:
-        from . import prompts
-
-        prompts.parse(s.prompts)
-    if s.interpolation not in ("lerp", "slerp"):
-        raise NetbendError(f"--interpolation must be lerp or slerp, got {s.interpolation!r}")
+        _check_frames(dataclasses.replace(s, panels=[], **own), f"panels[{i}].")
     out = Path(s.output)
     check_output(out, overwrite=s.overwrite)
     if out.suffix.lower() not in VIDEO_SUFFIXES:

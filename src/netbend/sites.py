@@ -337,16 +337,11 @@ def save_previews(clusters: dict[str, Clusters], folder: Path) -> list[Path]:
     return paths
 
 
-def describe(model, size: tuple[int, int], clusters: dict[str, Clusters] | None = None,
-             only: list[str] | None = None) -> str:
-    """The sites as a text table: name, output shape at ``size``, channels (and cluster sizes)."""
-    infos = probe(model, size, only)
+def describe(shapes: dict[str, tuple[int, int, int]], clusters: dict[str, Clusters] | None = None) -> str:
+    """The sites as a text table: name, output shape (C, H, W), channels (and cluster sizes)."""
     rows = [("site", "output (C x H x W)", "channels") + (("clusters (channels each)",) if clusters else ())]
-    c, h, w = model.latent_shape(*size)
-    if only is None or LATENT in only:
-        rows.append((LATENT, f"{c} x {h} x {w}", str(c)) + (("-",) if clusters else ()))
-    for name, info in infos.items():
-        row = (name, " x ".join(map(str, info.shape)), str(info.shape[0]))
+    for name, shape in shapes.items():
+        row = (name, " x ".join(map(str, shape)), str(shape[0]))
         if clusters:
             row += (" ".join(map(str, clusters[name].sizes)) if name in clusters else "-",)
         rows.append(row)
@@ -401,3 +396,13 @@ def check_op(chain, n_selected: int, site: str, shape: tuple[int, int, int], r: 
             "--channels I,J,K,L, or use a channel-agnostic operator")
     chain(torch.zeros(1, n_selected, *shape[1:]), None if r is None else r[:1])
 
+
+def check_on_latent(chain, chosen: Channels, size: tuple[int, int], r: torch.Tensor | None,
+                    where: str = "--channels") -> None:
+    """Before a model loads: a latent bend's channels exist (the latent has 4, never clustered)
+    and the chain acts on them at ``size`` (W, H) pixels, with the parameter ``r`` (1, ...)."""
+    if chosen.kind == "cluster":
+        raise NetbendError(f"{where} cluster:C/K clusters a network layer's channels; the latent has 4: list them")
+    idx = chosen.select(4, seed=0)  # how many, and that they exist; which of a fraction is drawn later
+    w, h = size
+    check_op(chain, 4 if idx is None else len(idx), LATENT, (4, h // 8, w // 8), r)
