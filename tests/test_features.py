@@ -150,6 +150,7 @@ def test_option_limits():
     ("drums.rms", "unknown feature source 'drums'"),
     ("mfcc:k=3", "feature 'mfcc' has no option 'k'"),
     ("mfcc:20", "must look like key=value"),
+    ("mfcc:n=3:n=5", "option n of feature .mfcc. is given twice"),
 ])
 def test_feature_request_errors(text, message):
     with pytest.raises(NetbendError, match=message):

@@ -82,14 +82,15 @@ def _load_with_pyav(path: Path) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1).astype(np.float32), sr
 
 
-def _fps_fraction(fps: float) -> Fraction:
-    # exact for integer rates and for 23.976/29.97-style rates
+def fps_fraction(fps: float) -> Fraction:
+    """The frame rate as an exact fraction (integer rates, 23.976/29.97-style rates): audio
+    slices and the video's timebase both use it, so they agree."""
     return Fraction(fps).limit_denominator(1_000_000)
 
 
 def frame_count(n_samples: int, sr: int, fps: float) -> int:
     """``floor(duration * fps)``: the number of whole video frames the audio covers."""
-    return math.floor(Fraction(n_samples) * _fps_fraction(fps) / sr)
+    return math.floor(Fraction(n_samples) * fps_fraction(fps) / sr)
 
 
 def frame_slices(y: np.ndarray, sr: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -109,7 +110,7 @@ def frame_slices(y: np.ndarray, sr: int, fps: float, start: int = 0, stop: int |
     -------
     np.ndarray [shape=(frame_count(n, sr, fps), floor(sr / fps))], or the rows start:stop
     """
-    f = _fps_fraction(fps)
+    f = fps_fraction(fps)
     n_frames = frame_count(len(y), sr, f)
     stop = n_frames if stop is None else min(stop, n_frames)
     hop = sr * f.denominator  # slice i starts at i * hop // f.numerator

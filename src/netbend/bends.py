@@ -59,11 +59,12 @@ class Bending:
         return out
 
     def _bend(self, x: torch.Tensor) -> torch.Tensor:  # one copy of the batch: (B, c, H, W)
+        # r was checked against the operators' domains before the first frame (render, grid)
         if not isinstance(self.op, list):
-            return self.op(x, self.r, generator=self.generator)
+            return self.op(x, self.r, generator=self.generator, checked=True)
         gens = self.generator or [None] * self.batch
         return torch.cat([op(x[i:i + 1], None if self.r is None else self.r[i:i + 1],
-                             generator=None if gens[i] is None else [gens[i]])
+                             generator=None if gens[i] is None else [gens[i]], checked=True)
                           for i, op in enumerate(self.op)])
 
 

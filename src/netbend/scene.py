@@ -213,7 +213,8 @@ def check_generation(s: Any, label: str = "--") -> None:
     if s.batch < 1:
         raise NetbendError(f"{label}batch must be at least 1, got {s.batch}")
     if s.scheduler not in SCHEDULERS:
-        raise NetbendError(f"unknown {label}scheduler {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
+        which = "scheduler" if label == "--" else f"{label}scheduler"
+        raise NetbendError(f"unknown {which} {s.scheduler!r}; known schedulers: {', '.join(SCHEDULERS)}")
 
 
 def _check_frames(s: RenderSettings, label: str) -> None:
@@ -275,7 +276,6 @@ def check_inputs(s: RenderSettings) -> None:
 
 # --- scene files --------------------------------------------------------------------------
 
-_TUPLES = {"size", "range", "layers", "window", "steps_active"}
 _PATHS = {"audio", "output", "stem", "frames_dir"}
 # fields without a default value, and what they hold when given
 _OPTIONAL = {"layer": int, "prompts": str, "stem": str, "op": str, "constant": float, "duration": float,
@@ -290,7 +290,7 @@ def _coerce(where: str, key: str, value: Any, default: Any) -> Any:
         if default is not None or key in ("audio", "output"):
             raise NetbendError(f"{where}{key} needs a value")
         return value
-    if key in _TUPLES:
+    if key in _PAIR_OF:  # the keys that hold a pair [a, b]
         kind = _PAIR_OF[key]
         ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
             not isinstance(v, bool) and (isinstance(v, int) if kind is int else isinstance(v, (int, float))) for v in value)

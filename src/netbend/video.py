@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from .audio import Audio
+from .audio import Audio, fps_fraction
 from .errors import NetbendError
 
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -39,7 +38,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, *, fps: float, size: tuple[int, int], audio: Audio | None = None, crf: int = 18):
         self.path = Path(path)
         self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self.rate = Fraction(fps).limit_denominator(1_000_000)
+        self.rate = fps_fraction(fps)
         self.container = av.open(str(self.partial), "w")
         self.video = self.container.add_stream("libx264", rate=self.rate, options={"crf": str(crf)})
         self.video.width, self.video.height = size

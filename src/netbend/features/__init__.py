@@ -86,6 +86,8 @@ def parse(text: str) -> Request:
         if key not in spec.options:
             known = ", ".join(spec.options) or "none"
             raise NetbendError(f"feature {name!r} has no option {key!r}; its options: {known}")
+        if key in dict(options):
+            raise NetbendError(f"option {key} of feature {name!r} is given twice in {text!r}")
         options.append((key, _value(value)))
     return Request(name, source, tuple(options))
 

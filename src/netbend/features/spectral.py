@@ -75,6 +75,8 @@ def paper_features(y: np.ndarray, sr: int, fps: float, window: str = "none") -> 
 
 def _paper(analysis, name: str, window: str = "none") -> np.ndarray:
     key = ("paper", window)
+    if name == "rms":  # of the bare slices, whatever the window: any pass already made has it
+        key = next((k for k in analysis.cache if isinstance(k, tuple) and k[0] == "paper"), key)
     if key not in analysis.cache:
         analysis.cache[key] = paper_features(analysis.audio.mono, analysis.audio.sr, analysis.fps, window)
     return analysis.cache[key][name]

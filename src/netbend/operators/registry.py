@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Sequence
 
 import torch
@@ -39,12 +40,12 @@ class OperatorSpec:
     paper_range: tuple[float, float] | None = None  # the paper's range, where it differs from default_range
     channels: int | None = None  # the channel count the operator is defined for (4: the latent's); None: any
 
-    @property
+    @cached_property
     def random(self) -> bool:
         """Whether the operator draws random numbers (it then takes a ``generator``)."""
         return "generator" in inspect.signature(self.fn).parameters
 
-    @property
+    @cached_property
     def own_options(self) -> dict[str, Any]:
         """The function's own keyword-only options and their defaults."""
         params = inspect.signature(self.fn).parameters.values()
@@ -194,7 +195,8 @@ class Operator:
         if self.spec.validate is not None:
             self.spec.validate(r)
 
-    def __call__(self, x: torch.Tensor, r: float | torch.Tensor | None = None, *, generator: Generators = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, r: float | torch.Tensor | None = None, *, generator: Generators = None,
+                 checked: bool = False) -> torch.Tensor:
         """Apply the operator.
 
         Parameters
@@ -204,6 +206,8 @@ class Operator:
             The audio-driven parameter; ``None`` uses the fixed ``r=`` option or else the
             identity value. Ignored by operators that take no parameter.
         generator : torch.Generator, or one per sample; for random operators
+        checked : r was checked against the operator's domain already (a render checks a
+            whole song's values once, before the first frame), so it is not checked again
 
         Returns
         -------
@@ -219,7 +223,8 @@ class Operator:
         args = (xb,)
         if self.spec.takes_param:
             rb = self._param(self.fixed_r if self.fixed_r is not None else r, xb)
-            self.check_params(rb)
+            if not checked:
+                self.check_params(rb)
             args = (xb, rb)
         y = self.spec.fn(*args, **kwargs)
         if self.region is not None or self.fraction is not None:
@@ -324,11 +329,12 @@ class Chain:
         for op in self.driven:
             op.check_params(r)
 
-    def __call__(self, x: torch.Tensor, r: float | torch.Tensor | None = None, *, generator: Generators = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, r: float | torch.Tensor | None = None, *, generator: Generators = None,
+                 checked: bool = False) -> torch.Tensor:
         batch = x.shape[0] if x.ndim == 4 else 1
         gens = _as_generators(generator, batch)
         for op in self.ops:
-            x = op(x, r, generator=None if gens is None else (gens if x.ndim == 4 else gens[0]))
+            x = op(x, r, generator=None if gens is None else (gens if x.ndim == 4 else gens[0]), checked=checked)
         return x
 
 

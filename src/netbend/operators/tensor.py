@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -102,6 +103,7 @@ def reflect(x, *, channel=0):
     return x * sign.view(1, -1, 1, 1)
 
 
+@functools.lru_cache(maxsize=16)  # built once per size, not at every denoising step
 def hadamard_matrix(n: int, *, normalized: bool, name: str = "hadamard") -> torch.Tensor:
     """Sylvester's n x n Hadamard matrix (n a power of 2), divided by sqrt(n) if ``normalized``."""
     if n < 1 or n & (n - 1):
