@@ -41,9 +41,7 @@ def run_features(path: str, *, feature_list: str, fps: float, smooth: str | None
         if out:
             check_output(Path(out), overwrite=True)
     song = audio_io.load(path)
-    n = audio_io.frame_count(song.samples.shape[1], song.sr, fps)
-    if n == 0:
-        raise NetbendError(f"audio {song.path} ({song.duration:.3f} s) is shorter than one frame at {fps} fps")
+    n = audio_io.frames_of(song, fps)
     analysis = features.Analysis(audio_io.align(audio_io.load(stem), song) if stem else song, fps)
     raw = {str(r): analysis.compute(r)[:n] for r in requests}
     smooth_values = {k: smoothing.apply(v, steps, fps) for k, v in raw.items()}

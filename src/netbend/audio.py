@@ -93,6 +93,14 @@ def frame_count(n_samples: int, sr: int, fps: float) -> int:
     return math.floor(Fraction(n_samples) * fps_fraction(fps) / sr)
 
 
+def frames_of(song: Audio, fps: float) -> int:
+    """The video frames ``song`` covers at ``fps``; an error if not even one."""
+    n = frame_count(song.samples.shape[1], song.sr, fps)
+    if n == 0:
+        raise NetbendError(f"audio {song.path} ({song.duration:.3f} s) is shorter than one frame at {fps:g} fps")
+    return n
+
+
 def frame_slices(y: np.ndarray, sr: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Cut ``y`` into non-overlapping slices, one per video frame.
 

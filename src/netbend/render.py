@@ -41,9 +41,7 @@ class Drive:
 
 def analyse(s: RenderSettings, audio: audio_io.Audio) -> list[Drive]:
     """The drive of every bend (`RenderSettings.all_bends`), in order."""
-    n = audio_io.frame_count(audio.samples.shape[1], audio.sr, s.fps)
-    if n == 0:
-        raise NetbendError(f"audio {audio.path} ({audio.duration:.3f} s) is shorter than one frame at {s.fps} fps")
+    n = audio_io.frames_of(audio, s.fps)
     analyses: dict[str | None, features.Analysis] = {}  # one per audio file, shared by the bends that read it
     drives = []
     for bend, label in zip(s.all_bends(), bend_labels(s)):

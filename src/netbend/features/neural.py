@@ -91,8 +91,7 @@ def encodec_embeddings(analysis, model_source: str, representation: str = "codes
                 latent = model.quantizer.decode(model.quantizer.encode(latent, bandwidth))
             frames.append(latent[0].numpy())
     latent = np.concatenate(frames, axis=1)  # (D, T), frame t covers samples from t * hop
-    pooled = pool(latent, hop, n_frames=analysis.n_frames, fps=analysis.fps, sr=sr_model)
-    return pooled if pooled.ndim == 2 else pooled[:, None]
+    return pool(latent, hop, n_frames=analysis.n_frames, fps=analysis.fps, sr=sr_model)  # (n_frames, D)
 
 
 def reduce_dims(x: np.ndarray, d: int, method: str, seed: int = 0) -> np.ndarray:

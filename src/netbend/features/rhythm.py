@@ -22,6 +22,7 @@ def pool(values: np.ndarray, hop: int, *, n_frames: int, fps: float, sr: int, ho
     (their mean, or max).
     """
     n = n_frames
+    one_dim = values.ndim == 1
     values = np.atleast_2d(values)  # (d, T)
     centres = np.arange(values.shape[-1]) * hop
     owner = np.floor(centres * fps / sr).astype(np.int64)  # video frame of each
@@ -33,7 +34,7 @@ def pool(values: np.ndarray, hop: int, *, n_frames: int, fps: float, sr: int, ho
     else:
         np.add.at(out.T, owner, values.T)
         out /= np.maximum(np.bincount(owner, minlength=n), 1)
-    return out[0] if out.shape[0] == 1 else out.T
+    return out[0] if one_dim else out.T  # a (1, T) input stays (n_frames, 1)
 
 
 def _grid(analysis) -> dict:
