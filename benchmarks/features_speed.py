@@ -16,7 +16,7 @@ import tracemalloc
 
 import numpy as np
 
-from netbend.features.spectral import PAPER, paper_features
+from netbend.audio.features.spectral import PAPER, paper_features
 
 
 def _spectrum(frame, sr):

@@ -11,6 +11,7 @@ run, and checks that the ways give the same cells.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 
@@ -18,32 +19,36 @@ import numpy as np
 import torch
 
 from bench_util import sync, where
-from netbend import models
-from netbend.grid import GridSettings, check, default_layers, generate
-from netbend.render import Drive, RenderSettings, frames
+from netbend.audio.drives import Drive
+from netbend.generation import models
+from netbend.jobs.grid import generate
+from netbend.jobs.render import picture_frames
+from netbend.settings import Bend, Generation, GridJob, Panel
+from netbend.settings.grid import default_layers
 
 
-def naive(model, g: GridSettings, layers: list[int], values: list[float]) -> tuple[np.ndarray, float, int]:
+def naive(model, g: GridJob, layers: list[int], values: list[float]) -> tuple[np.ndarray, float, int]:
     """One full generation per cell, through the renderer (frame 0, constant r, bend at the layer)."""
-    cells = np.zeros((len(layers), len(values), g.size[1], g.size[0], 3), np.uint8)
-    sync(g.device)
+    size = g.generation.size
+    cells = np.zeros((len(layers), len(values), size[1], size[0], 3), np.uint8)
+    sync(g.generation.device)
     t0 = time.perf_counter()
     for j, layer in enumerate(layers):
         for i, v in enumerate(values):
-            s = RenderSettings(audio="-", output="-.mp4", op=g.op, layer=layer, steps=g.steps, size=g.size,
-                               model=g.model, seed=g.seed, guidance=g.guidance, prompt=g.prompt, device=g.device)
-            cells[j, i] = next(frames(s, model, Drive(np.array([v]), np.array([v]))))
-    sync(g.device)
-    return cells, time.perf_counter() - t0, len(layers) * len(values) * g.steps
+            picture = Panel(g.generation, [Bend(op=g.op, layer=layer)])
+            drive = Drive(np.array([v]), np.array([v]))
+            cells[j, i] = next(picture_frames(picture, model, [drive], n_frames=1, fps=1.0))[1]
+    sync(g.generation.device)
+    return cells, time.perf_counter() - t0, len(layers) * len(values) * g.generation.steps
 
 
-def timed_grid(model, g: GridSettings) -> tuple[np.ndarray, float, int]:
-    layers, rows = check(g)
-    generate(g, model, layers[:1], rows[:1], progress=False)  # warm-up
-    sync(g.device)
+def timed_grid(model, g: GridJob) -> tuple[np.ndarray, float, int]:
+    g.check()
+    generate(dataclasses.replace(g, layers=g.layers[:1], values=g.values[:1]), model)  # warm-up
+    sync(g.generation.device)
     t0 = time.perf_counter()
-    grid = generate(g, model, layers, rows, progress=False)
-    sync(g.device)
+    grid = generate(g, model)
+    sync(g.generation.device)
     return grid.cells, time.perf_counter() - t0, grid.unet_evaluations
 
 
@@ -70,14 +75,15 @@ def main() -> None:
     s = args.steps
     layers = default_layers(s)  # the paper's 0, 10, ..., 40, 49 for 50 steps
     values = [float(v) for v in np.linspace(0, 2 * math.pi, args.values)]
-    base = dict(op="rotate_r1", output="/tmp/netbend-grid-bench.png", layers=layers, values=values, steps=s,
-                size=(args.size, args.size), model=args.model, device=args.device, overwrite=True)
+    generation = Generation(steps=s, size=(args.size, args.size), model=args.model, device=args.device)
+    base = dict(op="rotate_r1", output="/tmp/netbend-grid-bench.png", layers=layers, values=values,
+                generation=generation, overwrite=True)
     print(f"## grid speed: {where(args.device)}, model {args.model}")
     print(f"rotate_r1, layers {layers} x {len(values)} values, {args.size}x{args.size}, {s} DDIM steps, guidance 7.5\n")
     print("| way | UNet evaluations | seconds | speed-up | cells vs. naive (max grey-level difference) |")
     print("| --- | --- | --- | --- | --- |")
-    g1 = GridSettings(**base, batch=1)
-    gb = GridSettings(**base, batch=args.batch)
+    g1 = GridJob(**base, batch=1)
+    gb = GridJob(**base, batch=args.batch)
     ref, t_naive, e_naive = naive(model, g1, layers, values)
     print(f"| naive: one full generation per cell (render, batch 1) | {e_naive} | {t_naive:.2f} | 1.00 | - |", flush=True)
     for g in (g1, gb):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from netbend import tiny
-from netbend.models import StableDiffusion
+from netbend.generation import tiny
+from netbend.generation.models import StableDiffusion
 
 
 def build(device: str, dtype: torch.dtype) -> StableDiffusion:

@@ -34,7 +34,7 @@ def wav(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from netbend import models
+    from netbend.generation import models
 
     return models.load("tiny", device=DEVICE)
 
@@ -43,19 +43,32 @@ STEPS = 3  # denoising steps of the tiny renders in the tests
 
 
 def settings(tmp_path: Path, clip, **kw):
-    """RenderSettings for a fast tiny-model render of ``clip`` (64x64, 3 steps, 10 fps)."""
-    from netbend.render import RenderSettings
+    """A RenderJob for a fast tiny-model render of ``clip`` (64x64, 3 steps, 10 fps). Generation
+    and bend settings may be given flat, as on the command line (they make the flags' bend);
+    ``panels`` as mappings of what each panel changes."""
+    import dataclasses
+
+    from netbend.settings import Bend, Generation, Panel, RenderJob
 
     base = dict(audio=str(clip), output=str(tmp_path / "out.mp4"), model="tiny", steps=STEPS, size=(64, 64),
                 fps=10, device=DEVICE)
-    return RenderSettings(**{**base, **kw})
+    kw = {**base, **kw}
+    bend = {k: kw.pop(k) for k in list(kw) if k in {f.name for f in dataclasses.fields(Bend)}}
+    generation = Generation(**{k: kw.pop(k) for k in list(kw) if k in {f.name for f in dataclasses.fields(Generation)}})
+    bends = ([Bend(**bend, by_flags=True)] if bend else []) + list(kw.pop("bends", []))
+    panels = [p if isinstance(p, Panel) else Panel(dataclasses.replace(generation, **{k: v for k, v in p.items() if k != "bends"}),
+                                                   p.get("bends", bends), p.get("stem"))
+              for p in kw.pop("panels", [])]
+    return RenderJob(generation=generation, bends=bends, panels=panels, **kw)
 
 
 def render_frames(s, model) -> np.ndarray:
-    """All frames of ``s`` as uint8 (n, H, W, 3), without writing a video."""
+    """All frames of ``s``'s (first) picture as uint8 (n, H, W, 3), without writing a video."""
     from netbend import audio
-    from netbend.render import analyse, frames
+    from netbend.jobs.render import all_drives, picture_frames
 
     song = audio.load(s.audio)
-    n = audio.frame_count(song.samples.shape[1], song.sr, s.fps)
-    return np.stack(list(frames(s, model, analyse(s, song), n)))
+    n = audio.frames_of(song, s.fps)
+    drives = all_drives(s, song, n)[0]
+    frames = picture_frames(s.pictures()[0], model, drives, n_frames=n, fps=s.fps, batch=s.batch, names=s.bend_names())
+    return np.stack([f for _, f in frames])

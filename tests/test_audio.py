@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from netbend import NetbendError, audio, features, mapping
+from netbend import NetbendError, audio
+from netbend.audio import features, mapping
 from netbend.audio import Audio
 
 

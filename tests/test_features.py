@@ -7,9 +7,10 @@ import librosa
 import numpy as np
 import pytest
 
-from netbend import NetbendError, features, mapping, smoothing
+from netbend import NetbendError
+from netbend.audio import features, mapping, smoothing
 from netbend.audio import Audio
-from netbend.features.spectral import PAPER
+from netbend.audio.features.spectral import PAPER
 
 
 def make(y, sr):
@@ -53,15 +54,15 @@ def test_silence_gives_zeros_never_nan():
 
 
 def test_a_beat_on_a_frame_boundary_lights_one_frame():
-    from netbend.features import rhythm
+    from netbend.audio.features import librosa_based
 
     analysis = features.Analysis(make(np.zeros(48000) + 0.1, 48000), 25)
-    original = rhythm.beat_times
-    rhythm.beat_times = lambda _: np.array([0.16])  # exactly the start of frame 4
+    original = librosa_based.beat_times
+    librosa_based.beat_times = lambda _: np.array([0.16])  # exactly the start of frame 4
     try:
         pulse = analysis.compute("beat")
     finally:
-        rhythm.beat_times = original
+        librosa_based.beat_times = original
     assert pulse[3] < 1 and pulse[4] == 1 and pulse[5] == pytest.approx(math.exp(-0.04 / 0.15))
 
 

@@ -9,20 +9,23 @@ from PIL import Image
 from conftest import DEVICE, STEPS, settings
 from netbend.cli import main
 from netbend.errors import NetbendError
-from netbend.grid import GridSettings, check, generate, parse_layers, parse_option, parse_values, render_grid
-from netbend.render import render
-from netbend.scene import Bend
+from netbend.jobs.grid import generate, render_grid
+from netbend.jobs.render import render
+from netbend.settings import Bend, Generation, GridJob
+from netbend.settings.grid import parse_layers, parse_option, parse_values
 
 
-def grid_settings(tmp_path: Path, **kw) -> GridSettings:
+def grid_settings(tmp_path: Path, **kw) -> GridJob:
     base = dict(op="rotate_r1", output=str(tmp_path / "grid.png"), steps=STEPS, size=(64, 64), model="tiny",
                 device=DEVICE)
-    return GridSettings(**{**base, **kw})
+    kw = {**base, **kw}
+    gen = {k: kw.pop(k) for k in list(kw) if k in Generation.__dataclass_fields__}
+    return GridJob(generation=Generation(**gen), **kw)
 
 
-def make(s: GridSettings, model):
-    layers, rows = check(s)
-    return generate(s, model, layers, rows, progress=False)
+def make(s: GridJob, model):
+    s.check()
+    return generate(s, model)
 
 
 def load(path: Path) -> np.ndarray:
@@ -33,7 +36,7 @@ def one_frame_render(tmp_path: Path, wav, model, name: str, **kw) -> np.ndarray:
     """The single frame `render` makes of a clip one frame long (kept on disk as a PNG)."""
     clip = wav(0.1, name=f"{name}.wav")  # 10 fps: one frame
     s = settings(tmp_path, clip, output=str(tmp_path / f"{name}.mp4"), frames_dir=str(tmp_path / name), **kw)
-    assert render(s, model=model, progress=False).n_frames == 1
+    assert render(s, model=model)[0].n_frames == 1
     return load(tmp_path / name / "00000.png")
 
 
@@ -72,7 +75,7 @@ def test_option_rows():
 
 
 def test_rows_vary_the_value_or_an_option(tmp_path):
-    from netbend.grid import grid_rows
+    from netbend.settings.grid import grid_rows
 
     rows = grid_rows(grid_settings(tmp_path, values=[0, math.pi / 4, math.pi, 2 * math.pi]))
     assert [r.label for r in rows] == ["0", "0.25π", "π", "2π"]
@@ -115,7 +118,7 @@ def test_bad_specifications_fail_before_anything_runs(tmp_path, kw, needles):
     if "output" in kw:
         kw["output"] = str(tmp_path / kw["output"])
     with pytest.raises(NetbendError) as e:
-        check(grid_settings(tmp_path, **kw))
+        grid_settings(tmp_path, **kw).check()
     for needle in needles:
         assert needle in str(e.value)
 
@@ -141,7 +144,7 @@ def test_bad_specifications_are_one_line_errors_before_the_model_loads(tmp_path,
 @pytest.mark.parametrize("layers, values", [([0, 3], [0.0, 1.0, 2.0]), ([1], [0.5]), ([3, 0, 2, 1], [0.0, 2.0])])
 def test_cell_count_layout_and_files(tmp_path, tiny_model, layers, values):
     s = grid_settings(tmp_path, layers=layers, values=values, batch=2)
-    g = render_grid(s, model=tiny_model, progress=False)
+    g = render_grid(s, model=tiny_model)
     assert g.cells.shape == (len(layers), len(values), 64, 64, 3)
     names = sorted(p.name for p in (tmp_path / "grid").iterdir())
     assert names == sorted(f"layer{k}_{i}.png" for k in layers for i in range(len(values)))
@@ -163,7 +166,7 @@ def test_cell_count_layout_and_files(tmp_path, tiny_model, layers, values):
     w, h = Image.open(tmp_path / "grid.png").size
     if len(layers) > 1 and len(values) > 1:
         small = render_grid(grid_settings(tmp_path, output=str(tmp_path / "small.png"), layers=layers[:1],
-                                          values=values[:1]), model=tiny_model, progress=False)
+                                          values=values[:1]), model=tiny_model)
         w1, h1 = Image.open(small.files["grid"]).size
         assert w > w1 * 1.3 and h > h1 * 1.3
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from netbend import models, tiny
+from netbend.generation import models, tiny
 
 
 def test_tiny_model_is_identical_on_every_build_and_does_not_touch_global_rng():

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from netbend import sampling
-from netbend.noise import NoiseWalk
+from netbend.generation import sampling, schedulers
+from netbend.generation.noise import NoiseWalk
 
 
 def test_noise_walk_follows_the_circle_between_two_gaussians():
@@ -27,7 +27,7 @@ def test_single_frame_walk_is_first_noise():
 
 
 def test_callback_sees_latent_entering_each_step_and_the_final_one(tiny_model):
-    sched = sampling.make_scheduler("ddim", tiny_model.scheduler_config, 4)
+    sched = schedulers.make_scheduler("ddim", tiny_model.scheduler_config, 4)
     sched.set_timesteps(4, device=tiny_model.device)
     x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1)).to(tiny_model.device, tiny_model.dtype)
     cond = tiny_model.encode_text(["a floating orb"])
@@ -61,7 +61,7 @@ def test_guidance_one_uses_conditional_prediction_only(tiny_model):
 def test_callback_sees_the_model_input_scale_with_euler(tiny_model):
     # Euler holds latents at sigma scale (std ~14.6 at the start); a bend sees them as the
     # UNet does, at unit variance, like DDIM's, and its change is carried back
-    sched = sampling.make_scheduler("euler", tiny_model.scheduler_config, 4)
+    sched = schedulers.make_scheduler("euler", tiny_model.scheduler_config, 4)
     sched.set_timesteps(4, device=tiny_model.device)
     x0 = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2)).to(tiny_model.device, tiny_model.dtype)
     cond = tiny_model.encode_text(["orb"])
@@ -83,7 +83,7 @@ def test_scheduler_that_cannot_make_the_steps_is_a_clear_error(tiny_model):
     from netbend import NetbendError
 
     with pytest.raises(NetbendError, match="cannot make 2000 steps"):
-        sampling.make_scheduler("ddim", tiny_model.scheduler_config, 2000)
+        schedulers.make_scheduler("ddim", tiny_model.scheduler_config, 2000)
 
 
 @pytest.mark.parametrize("name", ["ddim", "euler_a", "dpmpp", "unipc"])
@@ -97,7 +97,7 @@ def test_a_run_split_at_a_step_continues_exactly(tiny_model, name):
     x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2)).to(tiny_model.device, tiny_model.dtype)
 
     def fresh():
-        s = sampling.make_scheduler(name, tiny_model.scheduler_config, 5)
+        s = schedulers.make_scheduler(name, tiny_model.scheduler_config, 5)
         s.set_timesteps(5, device=tiny_model.device)
         return s, [torch.Generator().manual_seed(9)]
 

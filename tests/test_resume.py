@@ -14,6 +14,12 @@ from conftest import DEVICE
 TINY = ["--model", "tiny", "--steps", "3", "--size", "64x64", "--fps", "10", "--quiet", "--device", DEVICE]
 
 
+def png(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
 def decoded(path):
     with av.open(str(path)) as c:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
@@ -32,10 +38,14 @@ def test_an_interrupted_render_resumes_to_the_same_video(tmp_path, wav, capsys):
     kept = len(list((tmp_path / "frames").glob("0*.png")))
     assert 8 <= kept < 30 and not (tmp_path / "v.mp4").exists()
     assert main(args) == 0  # the same command again
-    assert main(["render", str(clip), "-o", str(tmp_path / "ref.mp4"), *TINY, *bend]) == 0  # uninterrupted
-    assert np.array_equal(decoded(tmp_path / "v.mp4"), decoded(tmp_path / "ref.mp4"))
+    assert len(decoded(tmp_path / "v.mp4")) == 30
     assert len(list((tmp_path / "frames").glob("0*.png"))) == 30  # --frames-dir keeps them
-    assert not list(tmp_path.glob(".ref.frames"))  # the default work folder goes after encoding
+    ref = ["render", str(clip), "-o", str(tmp_path / "ref.mp4"), "--frames-dir", str(tmp_path / "ref"), *TINY, *bend]
+    assert main(ref) == 0  # uninterrupted
+    for i in range(30):  # the frames made before and after the interruption are those of an uninterrupted run
+        assert np.array_equal(png(tmp_path / "frames" / f"{i:05d}.png"), png(tmp_path / "ref" / f"{i:05d}.png")), i
+    assert main(["render", str(clip), "-o", str(tmp_path / "w.mp4"), *TINY, *bend]) == 0
+    assert not list(tmp_path.glob(".w.frames"))  # the default work folder goes after encoding
 
 
 def test_kept_frames_made_with_other_settings_are_not_mixed_in(tmp_path, wav, capsys):
@@ -152,5 +162,10 @@ def test_dump_scene_keeps_panels(tmp_path, wav, capsys):
                  "--dump-scene", str(path)]) == 0
     assert main(["render", str(path), "--quiet"]) == 0
     assert decoded(tmp_path / "p.mp4").shape == (3, 64, 128, 3)
-    code = main(["render", str(clip), "-o", str(tmp_path / "q.mp4"), *TINY, "--seeds", "1,2", "--dump-scene", str(path)])
-    assert code == 2 and "add --panels" in capsys.readouterr().err
+    # without --panels the seeds are the scene's too: one video each
+    seeds = tmp_path / "q.yaml"
+    assert main(["render", str(clip), "-o", str(tmp_path / "q.mp4"), *TINY, "--seeds", "1,2", "--dump-scene",
+                 str(seeds)]) == 0
+    assert main(["render", str(seeds), "--quiet"]) == 0
+    one, two = decoded(tmp_path / "q_seed1.mp4"), decoded(tmp_path / "q_seed2.mp4")
+    assert one.shape == two.shape == (3, 64, 64, 3) and not np.array_equal(one, two)

@@ -5,7 +5,9 @@ import pytest
 import torch
 import yaml
 
-from netbend import NetbendError, prompts, scene
+from netbend import NetbendError
+from netbend.generation import prompts
+from netbend.settings import Bend, scene
 from netbend.cli import main
 
 from conftest import DEVICE, STEPS, render_frames, settings
@@ -75,8 +77,8 @@ def test_a_schedule_changes_the_frames_over_time(tmp_path, wav, tiny_model):
 
 def test_two_bends_with_their_own_drivers_both_act(tmp_path, wav, tiny_model):
     clip = wav(0.5)
-    a = scene.Bend(op="rotate_r1", layer=STEPS, feature="rms")
-    b = scene.Bend(op="add", layer=1, keyframes=[(0.0, 0.0), (0.5, 2.0)])
+    a = Bend(op="rotate_r1", layer=STEPS, feature="rms")
+    b = Bend(op="add", layer=1, keyframes=[(0.0, 0.0), (0.5, 2.0)])
     plain = render_frames(settings(tmp_path, clip), tiny_model)
     only_a = render_frames(settings(tmp_path, clip, bends=[a]), tiny_model)
     only_b = render_frames(settings(tmp_path, clip, bends=[b]), tiny_model)
@@ -90,17 +92,17 @@ def test_window_constant_and_layer_ranges(tmp_path, wav, tiny_model):
     clip = wav(0.5)
     plain = render_frames(settings(tmp_path, clip), tiny_model)
     windowed = render_frames(settings(tmp_path, clip, bends=[
-        scene.Bend(op="multiply", layers=(1, 3), constant=1.8, window=(0.2, 0.4))]), tiny_model)
+        Bend(op="multiply", layers=(1, 3), constant=1.8, window=(0.2, 0.4))]), tiny_model)
     assert np.array_equal(windowed[:2], plain[:2]) and np.array_equal(windowed[4:], plain[4:])
     assert (windowed[2:4] != plain[2:4]).mean() > 0.05
 
 
 def test_a_bend_over_a_range_of_steps_is_each_step_in_turn(tmp_path, wav, tiny_model):
     clip = wav(0.2)
-    over_range = render_frames(settings(tmp_path, clip, bends=[scene.Bend(op="multiply", layers=(1, 3), constant=1.2)]),
+    over_range = render_frames(settings(tmp_path, clip, bends=[Bend(op="multiply", layers=(1, 3), constant=1.2)]),
                                tiny_model)
-    one_by_one = render_frames(settings(tmp_path, clip, bends=[scene.Bend(op="multiply", layer=1, constant=1.2),
-                                                              scene.Bend(op="multiply", layer=2, constant=1.2)]),
+    one_by_one = render_frames(settings(tmp_path, clip, bends=[Bend(op="multiply", layer=1, constant=1.2),
+                                                              Bend(op="multiply", layer=2, constant=1.2)]),
                                tiny_model)
     assert np.array_equal(over_range, one_by_one)
     assert (over_range != render_frames(settings(tmp_path, clip), tiny_model)).mean() > 0.05
@@ -123,10 +125,10 @@ def test_dump_scene_then_render_gives_the_flags_frames(tmp_path, wav, tiny_model
     assert data["bends"] == [{"op": "rotate_r1 | normalize_max", "layer": 2, "smooth": "median:3"}]
     assert "op" not in data and data["seed"] == 7 and "a crane: origami" in data["prompts"]
     loaded = scene.load(path)
-    from netbend.cli import build_parser, _settings
+    from netbend.cli import build_parser
+    from netbend.settings.flags import render_job
 
-    args = build_parser().parse_args(flags)
-    from_flags = _settings(args, args.audio)
+    from_flags = render_job(build_parser().parse_args(flags))
     assert np.array_equal(render_frames(loaded, tiny_model), render_frames(from_flags, tiny_model))
 
 
@@ -177,10 +179,8 @@ def test_scene_validation_names_the_key_and_value(tmp_path, data, message):
     ({"op": "wobble"}, "unknown operator 'wobble'"),
 ])
 def test_bend_checks_name_the_bend(tmp_path, wav, bend, message):
-    from netbend.scene import check_inputs
-
     with pytest.raises(NetbendError, match=message):
-        check_inputs(settings(tmp_path, wav(0.2), bends=[scene.Bend(**bend)]))
+        settings(tmp_path, wav(0.2), bends=[Bend(**bend)]).check()
 
 
 def test_scene_panels_load_dump_and_validate(tmp_path):
@@ -191,8 +191,8 @@ def test_scene_panels_load_dump_and_validate(tmp_path):
                    {"seed": 2, "prompt": "a crane", "bends": [{"op": "threshold", "constant": 0.5}]}],
     }))
     s = scene.load(path)
-    assert s.panels[0]["seed"] == 1 and s.panels[0]["bends"][0].stem == str(tmp_path / "drums.wav")
-    assert s.panels[1]["bends"][0] == scene.Bend(op="threshold", constant=0.5)
+    assert s.panels[0].generation.seed == 1 and s.panels[0].bends[0].stem == str(tmp_path / "drums.wav")
+    assert s.panels[1].bends[0] == Bend(op="threshold", constant=0.5)
     again = scene.load(scene.dump(s, tmp_path / "again.yaml"))
     assert again.panels == s.panels
     path.write_text(yaml.safe_dump({"audio": "a.wav", "output": "o.mp4", "panels": [{"size": [64, 64]}]}))
@@ -206,10 +206,8 @@ def test_scene_panels_load_dump_and_validate(tmp_path):
     ({"interpolation": "cubic"}, r"panels\[1\].interpolation must be lerp or slerp"),
     ({"prompts": "nonsense"}, "prompt schedule line 1"),
     ({"walk": float("inf")}, r"panels\[1\].walk must be a finite number"),
-    ({"bends": [scene.Bend(op="rotate_r1", layer=99)]}, r"panels\[1\].bends\[0\].layer must be in"),
+    ({"bends": [Bend(op="rotate_r1", layer=99)]}, r"panels\[1\].bends\[0\].layer must be in"),
 ])
 def test_every_panel_is_checked_before_any_renders(tmp_path, wav, panel, message):
-    from netbend.scene import check_inputs
-
     with pytest.raises(NetbendError, match=message):
-        check_inputs(settings(tmp_path, wav(0.2), panels=[{"seed": 1}, panel]))
+        settings(tmp_path, wav(0.2), panels=[{"seed": 1}, panel]).check()

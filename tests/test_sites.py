@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from conftest import DEVICE, STEPS, render_frames, settings
-from netbend import operators, sites
-from netbend.bends import Bending, Clock, LayerBend
+from netbend import operators
 from netbend.cli import main
 from netbend.errors import NetbendError
-from netbend.scene import Bend
+from netbend.generation import channels as chans, sites
+from netbend.generation.bending import BatchBend as Bending, Clock, PlacedBend as LayerBend
+from netbend.settings import Bend
 
 MID = "unet.mid_block"  # tiny model: 64 channels, 4x4 at 64x64 pixels
 
@@ -117,8 +118,8 @@ def hooked_activation(model, bend: LayerBend):
 
 @pytest.mark.parametrize("channels", ["3,17,40", "0:8", 0.25, "cluster:1/3"])
 def test_channel_selection_bends_only_the_selected_channels(tiny_model, channels):
-    chosen = sites.parse_channels(channels)
-    shapes, (idx,) = sites.pick_channels(tiny_model, [(MID, chosen)], size=(64, 64), seed=5, prompt="orb")
+    chosen = chans.parse_channels(channels)
+    shapes, (idx,) = chans.pick_channels(tiny_model, [(MID, chosen)], size=(64, 64), seed=5, prompt="orb")
     assert shapes[MID][0] == 64
     expected = {"3,17,40": [3, 17, 40], "0:8": list(range(8)), 0.25: None, "cluster:1/3": None}[channels]
     if expected is not None:
@@ -129,7 +130,7 @@ def test_channel_selection_bends_only_the_selected_channels(tiny_model, channels
         assert idx != chosen.select(64, seed=5, site=MID, index=1)  # a second bend at the site draws its own
         assert idx != chosen.select(64, seed=5, site="unet.conv_in")  # ... and so does one at another site
     else:
-        cl = sites.calibrate(tiny_model, [MID], 3, prompt="orb", size=(64, 64), seed=5)[MID]
+        cl = chans.calibrate(tiny_model, [MID], 3, prompt="orb", size=(64, 64), seed=5)[MID]
         assert sum(cl.sizes) == 64 and cl.sizes == sorted(cl.sizes, reverse=True)
         assert idx == np.flatnonzero(cl.labels == 1).tolist() and len(idx) == cl.sizes[1]
     bend = LayerBend(Bending(operators.parse("multiply"), torch.zeros(1), 1, channels=torch.as_tensor(idx)), MID)
@@ -154,11 +155,12 @@ def test_hooks_are_gone_after_an_error_inside_the_operator(tmp_path, clip, tiny_
 
 def test_hooks_are_gone_between_batches_even_if_the_caller_stops(tmp_path, clip, tiny_model):
     from netbend import audio
-    from netbend.render import analyse, frames
+    from netbend.jobs.render import all_drives, picture_frames
 
     s = settings(tmp_path, clip, bends=[Bend(op="negate", site=MID)])
     song = audio.load(s.audio)
-    it = frames(s, tiny_model, analyse(s, song))
+    n = audio.frames_of(song, s.fps)
+    it = picture_frames(s.pictures()[0], tiny_model, all_drives(s, song, n)[0], n_frames=n, fps=s.fps)
     next(it)  # the first frame is out; the generator is suspended
     assert no_hooks_left(tiny_model)
     it.close()
@@ -206,10 +208,8 @@ def test_four_channel_operators_act_on_a_chosen_group_of_four_or_refuse(tmp_path
     (Bend(op="negate", site="text_encoder.x"), "bends[0].site: a site must be"),
 ])
 def test_bad_site_settings_name_the_key(tmp_path, clip, bend, needle):
-    from netbend.scene import check_inputs
-
     with pytest.raises(NetbendError, match=re.escape(needle)):
-        check_inputs(settings(tmp_path, clip, bends=[bend]))
+        settings(tmp_path, clip, bends=[bend]).check()
 
 
 def test_a_channel_past_the_site_is_an_error_before_any_frame(tmp_path, clip, tiny_model):
@@ -218,7 +218,7 @@ def test_a_channel_past_the_site_is_an_error_before_any_frame(tmp_path, clip, ti
 
 
 def test_scene_bends_at_several_sites_combine(tmp_path, clip, tiny_model, unbent):
-    from netbend import scene
+    from netbend.settings import scene
 
     (tmp_path / "s.yaml").write_text(f"""
 audio: {clip}
@@ -284,29 +284,32 @@ def test_sites_command_lists_shapes_and_clusters(tmp_path, capsys):
 
 
 def test_grid_at_a_unet_site(tmp_path, wav, tiny_model):
-    from netbend.grid import GridSettings, check, generate
-    from netbend.render import render
     from PIL import Image
 
-    s = GridSettings(op="multiply", output=str(tmp_path / "g.png"), site=MID, layers=[0, 2], values=[0.0, 1.0],
-                     steps=STEPS, size=(64, 64), model="tiny", device=DEVICE, batch=1)
-    layers, rows = check(s)
-    g = generate(s, tiny_model, layers, rows, progress=False)
+    from netbend.jobs.grid import generate
+    from netbend.jobs.render import render
+    from netbend.settings import Generation, GridJob
+
+    s = GridJob(op="multiply", output=str(tmp_path / "g.png"), site=MID, layers=[0, 2], values=[0.0, 1.0],
+                generation=Generation(steps=STEPS, size=(64, 64), model="tiny", device=DEVICE), batch=1)
+    s.check()
+    g = generate(s, tiny_model)
     one = wav(0.1, name="one.wav")
     alone = settings(tmp_path, one, output=str(tmp_path / "a.mp4"), frames_dir=str(tmp_path / "a"),
                      bends=[Bend(op="multiply", constant=0.0, site=MID, steps_active=(2, 3))])
-    render(alone, model=tiny_model, progress=False)
+    render(alone, model=tiny_model)
     assert np.array_equal(g.cells[1, 0], np.asarray(Image.open(tmp_path / "a" / "00000.png").convert("RGB")))
     plain = settings(tmp_path, one, output=str(tmp_path / "p.mp4"), frames_dir=str(tmp_path / "p"))
-    render(plain, model=tiny_model, progress=False)
+    render(plain, model=tiny_model)
     for j in range(2):  # multiplying by 1 is no bend
         assert np.array_equal(g.cells[j, 1], np.asarray(Image.open(tmp_path / "p" / "00000.png").convert("RGB")))
     with pytest.raises(NetbendError, match=f"outside 0..{STEPS - 1}"):
-        check(dataclasses.replace(s, layers=[STEPS]))  # no UNet call at the final latent
+        dataclasses.replace(s, layers=[STEPS]).check()  # no UNet call at the final latent
     vae = dataclasses.replace(s, site="vae.decoder.up_blocks.1", layers=None)
-    assert check(vae)[0] == [STEPS]  # one column: decode
+    vae.check()
+    assert vae.columns() == [STEPS]  # one column: decode
     with pytest.raises(NetbendError, match="one column"):
-        check(dataclasses.replace(vae, layers=[0]))
+        dataclasses.replace(vae, layers=[0]).check()
 
 
 def test_random_operators_bend_both_halves_of_a_guided_batch_alike(tiny_model):
@@ -337,11 +340,11 @@ def test_k_means_groups_channels_whose_maps_look_alike():
     channels = np.array(groups)[order]
     scale = rng.uniform(0.5, 5, size=20)[:, None, None, None]  # channels differ in scale, not in shape
     maps = (bases[channels] * scale + 0.05 * rng.normal(size=(20, 2, 6, 6))).transpose(1, 0, 2, 3)
-    cl = sites.cluster_maps(maps.astype(np.float32), 3, seed=2**40)  # any seed netbend takes
+    cl = chans.cluster_maps(maps.astype(np.float32), 3, seed=2**40)  # any seed netbend takes
     assert cl.sizes == [10, 6, 4]  # cluster 0 is the largest
     assert np.array_equal(cl.labels, channels)
     with pytest.raises(NetbendError, match="too few|cannot make"):
-        sites.cluster_maps(maps[:, :2], 3, seed=0)
+        chans.cluster_maps(maps[:, :2], 3, seed=0)
 
 
 def test_sites_clusters_every_site_that_has_enough_channels(tmp_path, capsys):
@@ -357,7 +360,7 @@ def test_sites_clusters_every_site_that_has_enough_channels(tmp_path, capsys):
 
 
 def test_scene_keys_of_sites_survive_yaml_and_the_dump(tmp_path, wav, capsys):
-    from netbend import scene
+    from netbend.settings import scene
 
     clip = wav(0.2)
     (tmp_path / "s.yaml").write_text(f"""
@@ -375,4 +378,4 @@ bends:
                      "--steps-active", "1:2", "--channels", channels, "--dump-scene", str(path)]) == 0
         bend = scene.load(path).bends[0]
         assert (bend.site, bend.steps_active) == (MID, (1, 2))
-        assert str(sites.parse_channels(bend.channels)) == str(sites.parse_channels(channels))
+        assert str(chans.parse_channels(bend.channels)) == str(chans.parse_channels(channels))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import NetbendError
-from .registry import register
+from .registry import Batch, Param, register
 
 
 def _kernel(name: str, k: int, x: torch.Tensor) -> torch.Tensor:
@@ -20,28 +20,28 @@ def _per_channel(fn, x: torch.Tensor) -> torch.Tensor:
 
 
 @register("dilate", family="morphological", param_shape=None, description="grey-scale dilation: max over a k x k window")
-def dilate(x, *, k=3):
+def dilate(x: Batch, *, k: int = 3) -> Batch:
     import kornia
 
     return _per_channel(lambda t: kornia.morphology.dilation(t, _kernel("dilate", k, x)), x)
 
 
 @register("erode", family="morphological", param_shape=None, description="grey-scale erosion: min over a k x k window")
-def erode(x, *, k=3):
+def erode(x: Batch, *, k: int = 3) -> Batch:
     import kornia
 
     return _per_channel(lambda t: kornia.morphology.erosion(t, _kernel("erode", k, x)), x)
 
 
 @register("gradient", family="morphological", param_shape=None, description="morphological gradient: dilation - erosion")
-def gradient(x, *, k=3):
+def gradient(x: Batch, *, k: int = 3) -> Batch:
     import kornia
 
     return _per_channel(lambda t: kornia.morphology.gradient(t, _kernel("gradient", k, x)), x)
 
 
 @register("sobel", family="morphological", param_shape=None, description="Sobel edge magnitude of each channel")
-def sobel(x, *, normalized=True):
+def sobel(x: Batch, *, normalized: bool = True) -> Batch:
     import kornia
 
     return _per_channel(lambda t: kornia.filters.sobel(t, normalized=normalized, eps=0.0), x)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import NetbendError
-from .registry import rand, randn, register
+from .registry import Batch, Param, rand, randn, register
 
 AXES = {"channel": 1, "row": 2, "column": 3}  # axis of (B, C, H, W)
 
@@ -36,7 +36,7 @@ def _b32(r: torch.Tensor) -> torch.Tensor:
 
 
 def finite(y: torch.Tensor) -> torch.Tensor:
-    """NaN -> 0, +-Inf -> the dtype's largest finite value of that sign."""
+    """NaN -> 0, +-Inf -> the dtype's largest finite value of that sign; y of any shape."""
     big = torch.finfo(y.dtype).max
     return torch.nan_to_num(y, nan=0.0, posinf=big, neginf=-big)
 
@@ -97,48 +97,49 @@ def restrict(name: str, x: torch.Tensor, y: torch.Tensor, *, region: str | None,
 
 
 @register("add", family="point-wise", default_range=(0.0, 5.0), identity=0.0, description="add r to every element")
-def add(x, r):
+def add(x: Batch, r: Param) -> Batch:
     return x + _b(r, x)
 
 
 @register("subtract", family="point-wise", default_range=(0.0, 5.0), identity=0.0, description="subtract r from every element")
-def subtract(x, r):
+def subtract(x: Batch, r: Param) -> Batch:
     return x - _b(r, x)
 
 
 @register("multiply", family="point-wise", default_range=(0.0, 10.0), identity=1.0, description="multiply every element by r")
-def multiply(x, r):
+def multiply(x: Batch, r: Param) -> Batch:
     return x * _b(r, x)
 
 
 @register("add_sparse", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r to a random fraction of the elements (fresh mask each call)")
-def add_sparse(x, r, *, fraction=0.05, generator=None):
+def add_sparse(x: Batch, r: Param, *, fraction: float = 0.05,
+               generator: list[torch.Generator] | None = None) -> Batch:
     mask = rand(x.shape[1:], x, generator) < _fraction("add_sparse", fraction)
     return torch.where(mask, x + _b(r, x), x)
 
 
 @register("add_noise", family="point-wise", default_range=(0.0, 3.0), identity=0.0,
           description="add r times standard normal noise")
-def add_noise(x, r, *, generator=None):
+def add_noise(x: Batch, r: Param, *, generator: list[torch.Generator] | None = None) -> Batch:
     return x + _b(r, x) * randn(x.shape[1:], x, generator).to(x.dtype)
 
 
 @register("threshold", family="point-wise", default_range=(0.0, 4.0), identity=0.0,
           description="keep elements with |x| >= r, set the rest to 0")
-def threshold(x, r):
+def threshold(x: Batch, r: Param) -> Batch:
     return torch.where(x.abs() >= _b(r, x), x, torch.zeros_like(x))
 
 
 @register("binary_threshold", family="point-wise", default_range=(0.0, 4.0),
           description="1 where x >= r, else 0")
-def binary_threshold(x, r):
+def binary_threshold(x: Batch, r: Param) -> Batch:
     return (x >= _b(r, x)).to(x.dtype)
 
 
 @register("soft_threshold", family="point-wise", default_range=(0.0, 2.0), identity=0.0,
           description="shrink towards 0: sign(x) * max(|x| - r, 0)")
-def soft_threshold(x, r):
+def soft_threshold(x: Batch, r: Param) -> Batch:
     return torch.sign(x) * torch.clamp(x.abs() - _b(r, x), min=0)
 
 
@@ -150,17 +151,17 @@ def _nonzero(r: torch.Tensor) -> None:
 
 @register("inversion", family="point-wise", default_range=(0.2, 5.0), paper_range=(0.0, 5.0), validate=_nonzero,
           description="1/r - x (undefined at r = 0)")
-def inversion(x, r):
+def inversion(x: Batch, r: Param) -> Batch:
     return finite((1.0 / _b32(r) - x.float()).to(x.dtype))
 
 
 @register("negate", family="point-wise", param_shape=None, description="-x")
-def negate(x):
+def negate(x: Batch) -> Batch:
     return -x
 
 
 @register("absolute", family="point-wise", param_shape=None, description="|x|")
-def absolute(x):
+def absolute(x: Batch) -> Batch:
     return x.abs()
 
 
@@ -173,19 +174,19 @@ def _log_base(r: torch.Tensor) -> None:
 
 @register("log", family="point-wise", default_range=(1.5, 10.0), paper_range=(0.0, 10.0), validate=_log_base,
           description="logarithm base r of |x| (r > 0, r != 1; |x| below the smallest normal float counts as it)")
-def log(x, r):
+def log(x: Batch, r: Param) -> Batch:
     tiny = torch.finfo(torch.float32).tiny
     return finite((torch.log(x.float().abs().clamp(min=tiny)) / torch.log(_b32(r))).to(x.dtype))
 
 
 @register("power", family="point-wise", default_range=(0.0, 3.0), identity=1.0,
           description="x to the power r (NaN from negative x and fractional r -> 0)")
-def power(x, r):
+def power(x: Batch, r: Param) -> Batch:
     return finite(torch.pow(x.float(), _b32(r)).to(x.dtype))
 
 
 @register("clamp", family="point-wise", param_shape=None, description="clamp to [lo, hi]")
-def clamp(x, *, lo=-1.0, hi=1.0):
+def clamp(x: Batch, *, lo: float = -1.0, hi: float = 1.0) -> Batch:
     if lo > hi:
         raise NetbendError(f"operator 'clamp' needs lo <= hi, got lo={lo}, hi={hi}")
     return torch.clamp(x, lo, hi)
@@ -193,7 +194,7 @@ def clamp(x, *, lo=-1.0, hi=1.0):
 
 @register("rescale", family="point-wise", param_shape=None,
           description="min-max rescale each sample into [lo, hi] (a constant tensor goes to lo)")
-def rescale(x, *, lo=-1.0, hi=1.0):
+def rescale(x: Batch, *, lo: float = -1.0, hi: float = 1.0) -> Batch:
     dims = tuple(range(1, x.ndim))
     xf = x.float()
     vmin, vmax = xf.amin(dim=dims, keepdim=True), xf.amax(dim=dims, keepdim=True)
@@ -204,7 +205,7 @@ def rescale(x, *, lo=-1.0, hi=1.0):
 
 @register("add_gaussian", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r times a centred 2-D Gaussian bump (sigma on a -5..5 grid) to every channel")
-def add_gaussian(x, r, *, sigma=1.5):
+def add_gaussian(x: Batch, r: Param, *, sigma: float = 1.5) -> Batch:
     if not sigma > 0:
         raise NetbendError(f"operator 'add_gaussian': sigma must be positive, got {sigma}")
     h, w = x.shape[-2:]
@@ -217,7 +218,7 @@ def add_gaussian(x, r, *, sigma=1.5):
 
 @register("add_slice", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r to one channel, row or column (or an index range START:STOP)")
-def add_slice(x, r, *, axis="row", index="0"):
+def add_slice(x: Batch, r: Param, *, axis: str = "row", index: str = "0") -> Batch:
     start, _, stop = str(index).partition(":")
     try:
         start, stop = int(start), int(stop) if stop else int(start) + 1
@@ -235,11 +236,13 @@ def _random_lines(x, r, dim: int, fraction: float, generator, name: str):
 
 @register("add_random_rows", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r to a random fraction of the rows, across all channels")
-def add_random_rows(x, r, *, fraction=0.05, generator=None):
+def add_random_rows(x: Batch, r: Param, *, fraction: float = 0.05,
+                    generator: list[torch.Generator] | None = None) -> Batch:
     return _random_lines(x, r, 2, fraction, generator, "add_random_rows")
 
 
 @register("add_random_columns", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
           description="add r to a random fraction of the columns, across all channels")
-def add_random_columns(x, r, *, fraction=0.05, generator=None):
+def add_random_columns(x: Batch, r: Param, *, fraction: float = 0.05,
+                       generator: list[torch.Generator] | None = None) -> Batch:
     return _random_lines(x, r, 3, fraction, generator, "add_random_columns")

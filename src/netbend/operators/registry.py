@@ -16,9 +16,12 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import NetbendError
-from ..parsing import format_number, parse_value
+from ..parsing import parse_value
 
 FAMILIES = ("point-wise", "tensor", "morphological", "normalisation")
+# What every registered operator function receives from `Operator.__call__`, by name:
+Batch = torch.Tensor  # x and the result: (B, C, H, W)
+Param = torch.Tensor  # r: (B, *param_shape) float32, e.g. (B,) for a scalar, (B, 6), (B, 4, 4)
 Generators = torch.Generator | Sequence[torch.Generator] | None
 
 # Point-wise operators accept these two options on top of their own (see `restrict`).
@@ -326,6 +329,7 @@ class Chain:
         return next((op.spec.channels for op in self.ops if op.spec.channels is not None), None)
 
     def check_params(self, r: torch.Tensor) -> None:
+        """r (B, *param_shape) lies in every driven operator's domain; a `NetbendError` otherwise."""
         for op in self.driven:
             op.check_params(r)
 
@@ -371,41 +375,3 @@ def parse(text: str) -> Chain:
             options[key] = parse_value(value)
         links.append(get(name.strip(), **options))
     return Chain(links)
-
-
-def _fmt_param(s: OperatorSpec) -> str:
-    if s.param_shape is None:
-        return "-"
-    return "scalar" if s.param_shape == () else "x".join(map(str, s.param_shape))
-
-
-def _fmt_range(s: OperatorSpec) -> str:
-    return "-" if s.default_range is None else f"{format_number(s.default_range[0])}..{format_number(s.default_range[1])}"
-
-
-def describe(name: str | None = None) -> str:
-    """The registry as a text table, or one entry with its options."""
-    if name is None:
-        rows = [("name", "family", "r", "range", "description")]
-        rows += [(s.name, s.family, _fmt_param(s), _fmt_range(s), s.description) for s in _REGISTRY.values()]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 11)
-        lines.append("\nchain operators with '|', set options with ':' (e.g. 'add_slice:axis=row,index=32 | normalize_max');"
-                     "\npoint-wise operators also take region=AXIS:I[:STOP] and fraction=F; any driven operator takes r=V to fix it.")
-        return "\n".join(lines)
-    s = spec(name)
-    opts = s.options
-    lines = [
-        f"{s.name}: {s.description}",
-        f"  family      {s.family}",
-        f"  parameter   {_fmt_param(s)}" + ("" if s.param_shape is None else " (r, driven by audio)"),
-        f"  range       {_fmt_range(s)}" + (f" (the paper's: {format_number(s.paper_range[0])}..{format_number(s.paper_range[1])},"
-                                               " which reaches a value where the operator is undefined)"
-                                               if s.paper_range else ""),
-        f"  identity    {'-' if s.identity is None else s.identity}",
-        f"  random      {'yes (seeded per frame)' if s.random else 'no'}",
-        f"  channels    {'any' if s.channels is None else f'{s.channels} (the latent; at a network site, a group of 4 chosen with --channels)'}",
-        "  options     " + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "none"),
-    ]
-    return "\n".join(lines)

@@ -11,7 +11,7 @@ import math
 import torch
 
 from ..errors import NetbendError
-from .registry import register
+from .registry import Batch, Param, register
 
 SIX_PLANES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
 
@@ -77,14 +77,14 @@ for _name, (_plane, _sign) in _PAPER_ROTATIONS.items():
 
 @register("rotate_plane", family="tensor", default_range=(0.0, 2 * math.pi), identity=0.0,
           description="rotate the channel vector by r radians in the plane of channels (i, j)")
-def rotate_plane(x, r, *, i=0, j=1):
+def rotate_plane(x: Batch, r: Param, *, i: int = 0, j: int = 1) -> Batch:
     _check_plane("rotate_plane", x, i, j)
     return apply_channel_matrix(x, plane_rotation(r, i, j, x.shape[1]))
 
 
 @register("rotate_six", family="tensor", param_shape=(6,), default_range=(0.0, 2 * math.pi), identity=[0.0] * 6, channels=4,
           description="rotate in all six planes of the 4 channels, one angle each: R(0,1) R(0,2) R(0,3) R(1,2) R(1,3) R(2,3)")
-def rotate_six(x, r):
+def rotate_six(x: Batch, r: Param) -> Batch:
     if x.shape[1] != 4:
         raise NetbendError(f"operator 'rotate_six' acts on 4 channels, got {x.shape[1]}")
     m = torch.eye(4, device=r.device).expand(r.shape[0], 4, 4)
@@ -95,7 +95,7 @@ def rotate_six(x, r):
 
 @register("reflect", family="tensor", param_shape=None,
           description="reflect across channel d: negate that channel (identity with -1 at d)")
-def reflect(x, *, channel=0):
+def reflect(x: Batch, *, channel: int = 0) -> Batch:
     if not 0 <= channel < x.shape[1]:
         raise NetbendError(f"operator 'reflect': channel must be in [0, {x.shape[1]}), got {channel}")
     sign = torch.ones(x.shape[1], device=x.device, dtype=x.dtype)
@@ -116,13 +116,13 @@ def hadamard_matrix(n: int, *, normalized: bool, name: str = "hadamard") -> torc
 
 @register("hadamard", family="tensor", param_shape=None, channels=4,
           description="multiply the channel vector by the Hadamard matrix (normalized=False: the paper's, entries +-1)")
-def hadamard(x, *, normalized=True):
+def hadamard(x: Batch, *, normalized: bool = True) -> Batch:
     return apply_channel_matrix(x, hadamard_matrix(x.shape[1], normalized=normalized).to(x.device))
 
 
 @register("hadamard_spatial", family="tensor", param_shape=None,
           description="multiply each channel by the Hadamard matrix along its width or height")
-def hadamard_spatial(x, *, axis="width", normalized=True):
+def hadamard_spatial(x: Batch, *, axis: str = "width", normalized: bool = True) -> Batch:
     if axis not in ("width", "height"):
         raise NetbendError(f"operator 'hadamard_spatial': axis must be width or height, got {axis!r}")
     n = x.shape[-1] if axis == "width" else x.shape[-2]
@@ -132,13 +132,13 @@ def hadamard_spatial(x, *, axis="width", normalized=True):
 
 @register("matrix", family="tensor", param_shape=(4, 4), default_range=(-1.0, 1.0), identity=torch.eye(4).tolist(), channels=4,
           description="multiply the channel vector by any 4x4 matrix r (the paper's tensor contraction)")
-def matrix(x, r):
+def matrix(x: Batch, r: Param) -> Batch:
     return apply_channel_matrix(x, r)
 
 
 @register("expm", family="tensor", param_shape=None,
           description="matrix exponential of each channel's H x W matrix (square latents only)")
-def expm(x):
+def expm(x: Batch) -> Batch:
     h, w = x.shape[-2:]
     if h != w:
         raise NetbendError(f"operator 'expm' needs square channels (H = W), got {h}x{w}")

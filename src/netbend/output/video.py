@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .audio import Audio, fps_fraction
-from .errors import NetbendError
+from ..audio.io import Audio, fps_fraction
+from ..errors import NetbendError
 
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
@@ -41,6 +41,9 @@ class VideoWriter:
         self.rate = fps_fraction(fps)
         self.container = av.open(str(self.partial), "w")
         self.video = self.container.add_stream("libx264", rate=self.rate, options={"crf": str(crf)})
+        # one encoder thread: x264's threads make the bytes (and now and then the pixels) of the same
+        # frames differ between runs; encoding costs little beside the diffusion that made the frames
+        self.video.codec_context.thread_count = 1
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"  # what every player reads
         self.frames = 0

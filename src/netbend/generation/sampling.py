@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 import torch
-
-from .errors import NetbendError
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_in, t) -> model output
 StepCallback = Callable[[int, torch.Tensor], torch.Tensor]  # (step k, latent) -> latent
 
-# Samplers of the SD family whose loop makes one model evaluation per step, so that the
-# paper's "layer k" (the latent entering step k) means the same for all of them.
-SCHEDULERS = {
-    "ddim": "DDIMScheduler",  # the paper's, eta = 0
-    "ddpm": "DDPMScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_a": "EulerAncestralDiscreteScheduler",
-    "dpmpp": "DPMSolverMultistepScheduler",  # DPM++ 2M
-    "unipc": "UniPCMultistepScheduler",
-    "lcm": "LCMScheduler",
-}
 
+def guided_denoiser(unet: torch.nn.Module, cond: torch.Tensor, uncond: torch.Tensor | None,
+                    guidance: float) -> Denoiser:
+    """The UNet with classifier-free guidance: ``e_u + guidance * (e_c - e_u)``, or a single
+    pass on ``cond`` alone when ``uncond`` is None.
 
-def make_scheduler(name: str, config: dict, steps: int):
-    """A diffusers scheduler ``name`` (a key of `SCHEDULERS`) on the model's noise schedule.
-
-    Checks that it can make ``steps`` steps (a `NetbendError` saying why not).
-    """
-    import diffusers
-
-    if name not in SCHEDULERS:
-        raise NetbendError(f"unknown scheduler {name!r}; known schedulers: {', '.join(SCHEDULERS)}")
-    scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(config)
-    try:
-        scheduler.set_timesteps(steps)
-    except ValueError as e:
-        raise NetbendError(f"scheduler {name} cannot make {steps} steps: {' '.join(str(e).split())}") from None
-    return scheduler
-
-
-def guided_denoiser(unet, cond: torch.Tensor, uncond: torch.Tensor | None, guidance: float) -> Denoiser:
-    """The UNet with classifier-free guidance: ``e_u + guidance * (e_c - e_u)``.
-
-    cond, uncond : (B, 77, D) text embeddings; ``uncond=None`` evaluates ``cond`` alone.
+    cond, uncond : (B, 77, D) text embeddings
     """
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # x: (B, 4, h, w)
@@ -60,7 +31,7 @@ def guided_denoiser(unet, cond: torch.Tensor, uncond: torch.Tensor | None, guida
 @torch.no_grad()
 def sample(
     denoise: Denoiser,
-    scheduler,
+    scheduler: Any,
     x: torch.Tensor,
     *,
     callback: StepCallback | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import NetbendError
+from ..errors import NetbendError
 
 CURVES = ("linear", "exp", "log")
 _K = 4.0  # steepness of the exp/log curves; they are each other's inverse

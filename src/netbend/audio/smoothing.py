@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NetbendError
+from ..errors import NetbendError
 
 
 @dataclass(frozen=True)
@@ -69,14 +69,19 @@ def _check(name: str, args: tuple[float, ...], item: str) -> None:
         raise NetbendError(f"smoothing {item!r}: sigma must be positive frames")
 
 
+# Each step takes x of shape (n_frames,) or (n_frames, d) and smooths every dimension along axis 0.
+
+
 def median(x: np.ndarray, k: int) -> np.ndarray:
+    """Median over ``k`` frames (odd) of x (n_frames,) or (n_frames, d); the ends repeat the edge value."""
     from scipy.ndimage import median_filter
 
     return median_filter(x, size=(int(k),) + (1,) * (x.ndim - 1), mode="nearest")
 
 
 def envelope(x: np.ndarray, alpha: float) -> np.ndarray:
-    """The paper's envelope follower along axis 0 (a loop over frames: it is a recurrence)."""
+    """The paper's envelope follower along axis 0 of x (n_frames,) or (n_frames, d) (a loop over
+    frames: it is a recurrence)."""
     out = np.empty_like(x)
     last = x[0]
     out[0] = last
@@ -88,7 +93,8 @@ def envelope(x: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def attack_release(x: np.ndarray, attack: float, release: float, fps: float) -> np.ndarray:
-    """One-pole follower with separate attack and release times in seconds (0 = instant)."""
+    """One-pole follower along axis 0 of x (n_frames,) or (n_frames, d), with attack and release
+    times in seconds (0 = instant)."""
     a = np.exp(-1.0 / (attack * fps)) if attack > 0 else 0.0
     r = np.exp(-1.0 / (release * fps)) if release > 0 else 0.0
     out = np.empty_like(x)
@@ -102,11 +108,13 @@ def attack_release(x: np.ndarray, attack: float, release: float, fps: float) -> 
 
 
 def gate(x: np.ndarray, g: float) -> np.ndarray:
+    """Values of x (n_frames,) or (n_frames, d) below ``g`` of each dimension's range become 0."""
     lo, hi = x.min(axis=0), x.max(axis=0)
     return np.where(x < g * (hi - lo) + lo, 0.0, x)
 
 
 def ema(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average along axis 0 of x (n_frames,) or (n_frames, d), from its first value."""
     from scipy.signal import lfilter
 
     zi = (alpha * x[0])[None] if x.ndim > 1 else np.array([alpha * x[0]])  # start at the first value
@@ -114,6 +122,7 @@ def ema(x: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``sigma`` frames along axis 0 of x (n_frames,) or (n_frames, d)."""
     from scipy.ndimage import gaussian_filter1d
 
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest")

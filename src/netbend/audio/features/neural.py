@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from ..errors import NetbendError
+from ...errors import NetbendError
 from . import register
+
+if TYPE_CHECKING:
+    from . import Analysis
 
 DEFAULT_ENCODEC = "facebook/encodec_48khz"
 
 
-def load_encodec(source: str):
+def load_encodec(source: str) -> Any:
     """An EnCodec model: ``"tiny"`` (built in code, offline), a Hugging Face id or a local folder."""
     import torch
     from transformers import EncodecConfig, EncodecModel
@@ -54,7 +59,7 @@ def _seed_codebooks(model) -> None:
             residual = residual - book[nearest]
 
 
-def encodec_embeddings(analysis, model_source: str, representation: str = "codes") -> np.ndarray:
+def encodec_embeddings(analysis: Analysis, model_source: str, representation: str = "codes") -> np.ndarray:
     """One embedding per video frame, averaged over the frame's slice: (n_frames, D).
 
     ``codes``: the quantised code vectors (the paper reduces these); ``latent``: the
@@ -64,7 +69,7 @@ def encodec_embeddings(analysis, model_source: str, representation: str = "codes
     """
     import torch
 
-    from .rhythm import pool
+    from .pooling import pool
 
     model = load_encodec(model_source)
     sr_model = model.config.sampling_rate
@@ -119,7 +124,7 @@ def reduce_dims(x: np.ndarray, d: int, method: str, seed: int = 0) -> np.ndarray
 @register("encodec", "EnCodec code vectors per frame reduced to d dims (tsne|pca; d=16 -> matrix, d=6 -> "
           "rotate_six); model: id, folder or tiny; repr: codes|latent", d=16, reduce="tsne", model=DEFAULT_ENCODEC,
           repr="codes")
-def encodec(analysis, d, reduce, model, repr):
+def encodec(analysis: Analysis, d: int, reduce: str, model: str, repr: str) -> np.ndarray:
     if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         raise NetbendError(f"encodec: d must be a positive integer, got {d!r}")
     key = ("encodec", model, repr)

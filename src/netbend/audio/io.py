@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from .errors import NetbendError
+from ..errors import NetbendError
 
 
 @dataclass(frozen=True)

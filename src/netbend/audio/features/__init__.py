@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..audio import Audio, frame_count
-from ..errors import NetbendError
+from ..io import Audio, frame_count
+from ...errors import NetbendError
 
 SOURCES = ("mix", "harmonic", "percussive")
 
@@ -36,10 +36,10 @@ class FeatureSpec:
 FEATURES: dict[str, FeatureSpec] = {}
 
 
-def register(name: str, description: str, **options: Any):
+def register(name: str, description: str, **options: Any) -> Callable[[Callable], Callable]:
     """Decorator: register ``fn(analysis, **options)`` as feature ``name`` with option defaults."""
 
-    def add(fn):
+    def add(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         FEATURES[name] = FeatureSpec(name, fn, description, options)
         return fn
 
@@ -153,4 +153,4 @@ def check(text: str) -> None:
 
 
 # registration, in the order `netbend features --list` shows them
-from . import spectral, rhythm, neural  # noqa: E402,F401,I001
+from . import spectral, librosa_based, neural  # noqa: E402,F401,I001

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
-from .errors import NetbendError
+from ..errors import NetbendError
+
+if TYPE_CHECKING:  # torch is imported where embeddings are made: the settings read MODES and parse
+    import torch
 
 _LINE = re.compile(r"^\s*(\d+(?::\d{1,2}){0,2}(?:\.\d+)?)\s*:\s+(\S.*?)\s*$")  # "TIME : prompt", a space after ':' 
 MODES = ("lerp", "slerp")
@@ -76,6 +78,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
     a, b : (B, 77, D); w : (B,)
     """
+    import torch
+
     fa, fb = a.flatten(1).float(), b.flatten(1).float()
     cos = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1)).clamp_min(1e-12)
     theta = torch.arccos(cos.clamp(-1, 1))
@@ -102,6 +106,8 @@ class PromptSchedule:
 
     def embeddings(self, times: np.ndarray) -> torch.Tensor:
         """Embeddings at ``times`` (seconds, (B,)): (B, 77, D)."""
+        import torch
+
         a, b, w = segments(self.keyframes, np.asarray(times, dtype=np.float64))
         ea, eb = self.table[self.rows[a]], self.table[self.rows[b]]
         wt = torch.as_tensor(w, device=ea.device)

@@ -9,10 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import NetbendError
-
-# The paper's checkpoint (DAFx 2024 and JAES 2025 both build on SD v1.4).
-DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+from ..errors import NetbendError
+from ..settings.generation import DEFAULT_MODEL
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 

@@ -1,62 +1,35 @@
-"""Features computed with librosa on its own short frames, pooled onto video frames."""
+"""Features computed with librosa (onset, beat, chroma, mfcc) on its own short frames, pooled onto video frames."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..errors import NetbendError
+from ...errors import NetbendError
 from . import register
+from .pooling import grid, hop_length, pool
+
+if TYPE_CHECKING:
+    from . import Analysis
 
 
-def _hop(analysis) -> int:
-    """A power-of-two hop of at most a quarter video frame and 512 samples, so that an
-    onset lands in the frame it happens in."""
-    per_frame = analysis.audio.sr / analysis.fps
-    return int(max(32, min(512, 2 ** np.floor(np.log2(per_frame / 4)))))
-
-
-def pool(values: np.ndarray, hop: int, *, n_frames: int, fps: float, sr: int, how: str = "mean") -> np.ndarray:
-    """Short frames (d, T) or (T,), frame t at sample t * hop, to video frames: (n_frames, d) or (n_frames,).
-
-    Video frame i takes the short frames that fall in its slice ``[i sr / fps, (i + 1) sr / fps)``
-    (their mean, or max).
-    """
-    n = n_frames
-    one_dim = values.ndim == 1
-    values = np.atleast_2d(values)  # (d, T)
-    centres = np.arange(values.shape[-1]) * hop
-    owner = np.floor(centres * fps / sr).astype(np.int64)  # video frame of each
-    keep = owner < n
-    owner, values = owner[keep], values[:, keep]
-    out = np.zeros((values.shape[0], n))
-    if how == "max":
-        np.maximum.at(out.T, owner, values.T)
-    else:
-        np.add.at(out.T, owner, values.T)
-        out /= np.maximum(np.bincount(owner, minlength=n), 1)
-    return out[0] if one_dim else out.T  # a (1, T) input stays (n_frames, 1)
-
-
-def _grid(analysis) -> dict:
-    return {"n_frames": analysis.n_frames, "fps": analysis.fps, "sr": analysis.audio.sr}
-
-
-def _onset_envelope(analysis) -> tuple[np.ndarray, int]:
+def _onset_envelope(analysis: Analysis) -> tuple[np.ndarray, int]:
     if "onset" not in analysis.cache:
         import librosa
 
-        hop = _hop(analysis)
+        hop = hop_length(analysis)
         analysis.cache["onset"] = (librosa.onset.onset_strength(y=analysis.audio.mono, sr=analysis.audio.sr, hop_length=hop), hop)
     return analysis.cache["onset"]
 
 
 @register("onset", "onset strength (librosa), the largest in each frame")
-def onset(analysis):
+def onset(analysis: Analysis) -> np.ndarray:
     env, hop = _onset_envelope(analysis)
-    return pool(env, hop, **_grid(analysis), how="max")
+    return pool(env, hop, **grid(analysis), how="max")
 
 
-def beat_times(analysis) -> np.ndarray:
+def beat_times(analysis: Analysis) -> np.ndarray:
     """Beat times in seconds, tracked with a tempo that may change over the song."""
     import librosa
 
@@ -68,7 +41,7 @@ def beat_times(analysis) -> np.ndarray:
 
 
 @register("beat", "1 on each detected beat, decaying exponentially (decay: seconds) until the next", decay=0.15)
-def beat(analysis, decay):
+def beat(analysis: Analysis, decay: float) -> np.ndarray:
     if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < float("inf"):
         raise NetbendError(f"beat: decay must be positive seconds, got {decay!r}")
     times = beat_times(analysis)
@@ -82,21 +55,21 @@ def beat(analysis, decay):
 
 
 @register("chroma", "12 pitch-class energies (librosa chroma_stft), 12-d")
-def chroma(analysis):
+def chroma(analysis: Analysis) -> np.ndarray:
     import librosa
 
-    hop = _hop(analysis)
+    hop = hop_length(analysis)
     c = librosa.feature.chroma_stft(y=analysis.audio.mono, sr=analysis.audio.sr, hop_length=hop)
-    return pool(c, hop, **_grid(analysis))
+    return pool(c, hop, **grid(analysis))
 
 
 @register("mfcc", "mel-frequency cepstral coefficients (librosa), n-d", n=13)
-def mfcc(analysis, n):
+def mfcc(analysis: Analysis, n: int) -> np.ndarray:
     import librosa
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise NetbendError(f"mfcc: n must be a positive integer, got {n!r}")
-    hop = _hop(analysis)
+    hop = hop_length(analysis)
     m = librosa.feature.mfcc(y=analysis.audio.mono, sr=analysis.audio.sr, n_mfcc=n, hop_length=hop,
                              n_mels=max(128, n))  # n coefficients need at least n mel bands
-    return pool(m, hop, **_grid(analysis))
+    return pool(m, hop, **grid(analysis))

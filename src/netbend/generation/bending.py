@@ -1,21 +1,25 @@
-"""Bending sites: where in the generation an operator acts, and what it does to a batch there.
+"""What a bend does to a batch of frames, and where: the runtime side of `netbend.settings.Bend`.
 
-A bend acts on the latent before chosen denoising steps (`LatentBend`, the paper's), or on
-the output of a UNet or VAE-decoder module while chosen steps run (`LayerBend`, installed
-as a forward hook by `netbend.sites.hooked`). Both apply a `Bending` to a batch of frames.
+A `BatchBend` is an operator chain with its parameters for one batch of frames. A
+`PlacedBend` puts it at a site: on the latent before chosen denoising steps (the paper's),
+or on a UNet / VAE-decoder module's output while chosen steps run (installed as a forward
+hook by `netbend.generation.sites.hooked`). `LatentBends` is the sampling loop's one
+bending callback.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from .operators import Chain
+from ..operators import Chain
+
+LATENT = "latent"  # the site of the paper's bends: the latent between denoising steps
 
 
 @dataclass
-class Bending:
+class BatchBend:
     """An operator acting on a batch of B frames: one chain for all (``op``) or one per frame.
 
     The tensor it bends may hold m copies of the batch (the UNet sees unconditional and
@@ -69,48 +73,39 @@ class Bending:
 
 
 @dataclass
-class LatentBend:
-    """The paper's bend: acts on the latent that enters denoising step k, for k in ``steps``.
+class PlacedBend:
+    """A batch bend at a site.
 
-    Step 0 is the initial noise and step S the final latent before decoding.
+    ``site`` is ``latent`` (bent before each denoising step k in ``steps``; k = S is the
+    final latent before decoding) or a module (``unet.mid_block``, ``vae.decoder.up_blocks.2``):
+    its output is bent while the steps in ``steps`` run, or whenever it runs when ``steps``
+    is None (VAE modules, which run at decode time).
     """
 
-    bending: Bending
-    steps: range  # loop indices before which the latent is bent
-
-    def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        return self.bending(x) if k in self.steps else x
-
-
-@dataclass
-class LayerBend:
-    """A bend of a module's output: ``site`` names the module (``unet.mid_block``,
-    ``vae.decoder.up_blocks.2``, ...); it acts while the steps in ``steps`` run (None:
-    whenever the module runs, as for VAE sites, which run at decode time)."""
-
-    bending: Bending
-    site: str
+    bend: BatchBend
+    site: str = LATENT
     steps: range | None = None
 
 
 @dataclass
 class Clock:
-    """The denoising step now running, for layer bends that act in some steps only."""
+    """The denoising step now running, for module bends that act in some steps only."""
 
     step: int | None = None
 
 
 @dataclass
-class Bends:
-    """Latent bends as one step callback of `netbend.sampling.sample`, applied in order;
-    it also tells ``clock`` (shared with the layer bends' hooks) which step runs next."""
+class LatentBends:
+    """The latent bends as the step callback of `netbend.generation.sampling.sample`, applied
+    in order; it also tells ``clock`` (shared with the module bends' hooks) which step runs next."""
 
-    sites: list[LatentBend]
-    clock: Clock | None = None
+    bends: list[PlacedBend] = field(default_factory=list)
+    clock: Clock = field(default_factory=Clock)
 
     def __call__(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        if self.clock is not None:
-            self.clock.step = k
-        for site in self.sites:
-            x = site(k, x)
+        """k : the step the latent x (B, 4, h, w) enters; returns x itself where nothing bends."""
+        self.clock.step = k
+        for placed in self.bends:
+            if k in placed.steps:
+                x = placed.bend(x)
         return x

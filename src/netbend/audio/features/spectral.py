@@ -17,10 +17,15 @@ slice first, which brings a sine's centroid to within a fraction of a bin of its
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..audio import frame_count, frame_slices
+from ..io import frame_count, frame_slices
 from . import register
+
+if TYPE_CHECKING:
+    from . import Analysis
 
 PAPER = ("rms", "centroid", "spread", "skewness", "kurtosis", "flux")
 BLOCK = 256  # frames per FFT block: bounds the memory beyond the song itself
@@ -40,7 +45,7 @@ def paper_features(y: np.ndarray, sr: int, fps: float, window: str = "none") -> 
 
     window : "none" (the paper's bare slices) or "hann"
     """
-    from ..errors import NetbendError
+    from ...errors import NetbendError
 
     if window not in WINDOWS:
         raise NetbendError(f"spectral features: window must be one of {', '.join(WINDOWS)}, got {window!r}")
@@ -73,7 +78,7 @@ def paper_features(y: np.ndarray, sr: int, fps: float, window: str = "none") -> 
     return out
 
 
-def _paper(analysis, name: str, window: str = "none") -> np.ndarray:
+def _paper(analysis: Analysis, name: str, window: str = "none") -> np.ndarray:
     key = ("paper", window)
     if name == "rms":  # of the bare slices, whatever the window: any pass already made has it
         key = next((k for k in analysis.cache if isinstance(k, tuple) and k[0] == "paper"), key)
@@ -83,7 +88,7 @@ def _paper(analysis, name: str, window: str = "none") -> np.ndarray:
 
 
 @register("rms", "root mean square of the frame's samples (the paper's loudness)")
-def rms(analysis):
+def rms(analysis: Analysis) -> np.ndarray:
     return _paper(analysis, "rms")
 
 
@@ -99,8 +104,8 @@ _spectral("flux", "spectral flux: summed magnitude change from the previous fram
 
 
 @register("bands", "energy in frequency bands; edges in Hz separated by '/'", edges="0/250/2000/20000")
-def bands(analysis, edges):
-    from ..errors import NetbendError
+def bands(analysis: Analysis, edges: str) -> np.ndarray:
+    from ...errors import NetbendError
 
     try:
         cuts = [float(e) for e in str(edges).split("/")]

@@ -9,7 +9,12 @@ exists to run and test the whole pipeline where real weights cannot be downloade
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
 
 SEED = 0  # the tiny model's weights come from this seed and nothing else
 
@@ -21,7 +26,7 @@ def _byte_chars() -> list[str]:
     return [chr(c) for c in printable] + [chr(256 + n) for n in range(len(others))]
 
 
-def tokenizer():
+def tokenizer() -> "CLIPTokenizer":
     """A CLIP tokenizer with a character-level vocabulary (every byte, alone or word-final; no merges)."""
     from transformers import CLIPTokenizer
 

@@ -1,0 +1,138 @@
+"""Finished frames on disk: a render resumes from them, and two renders never mix theirs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..audio.drives import Drive
+from ..errors import NetbendError
+from ..paths import make_folder
+from ..settings import Panel, RenderJob
+from ..settings.declare import frames_key
+
+KEY_FILE = "netbend-frames.json"
+LOCK_FILE = ".netbend-frames.lock"
+
+
+def store_key(job: RenderJob, picture: Panel, drives: list[Drive], n_frames: int) -> dict:
+    """What decides a picture's frames: the settings declared to (the generation, every bend
+    as it acts, the frame rate), the song's length (the noise walk spreads over it) and every
+    bend's parameter values, which follow from the audio files."""
+    settings = {**frames_key(picture.generation), **frames_key(job, inner=False),
+                "bends": [frames_key(b) for b in picture.stem_bends()], "song_frames": n_frames}
+    digest = hashlib.sha256()
+    for d in drives:
+        digest.update(np.ascontiguousarray(d.r, dtype=np.float64).tobytes())
+        digest.update(b"-" if d.active is None else np.packbits(d.active).tobytes())
+    return {"netbend": __version__, "settings": settings, "drives_sha256": digest.hexdigest()}
+
+
+class FrameStore:
+    """Finished frames as PNGs (``00000.png`` ...) in a folder, with the key of the settings
+    that made them; frames made under other settings are never mixed in.
+
+    While a store is open its folder is locked: a second render into the same folder stops
+    with a message naming it. The lock is the operating system's (``flock``), so a render that
+    was killed leaves no lock behind. Close the store (or use it as a context manager).
+    """
+
+    def __init__(self, folder: Path, key: dict, *, overwrite: bool):
+        self.folder = folder
+        if folder.exists() and not folder.is_dir():
+            raise NetbendError(f"frames folder {folder} is a file")
+        make_folder(folder)
+        self._lock = _lock(folder)
+        try:
+            self._take(key, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _take(self, key: dict, overwrite: bool) -> None:
+        meta = self.folder / KEY_FILE
+        key = json.loads(json.dumps(key))  # as it reads back from the file
+        if meta.exists():
+            kept = json.loads(meta.read_text())
+            if kept != key:
+                if not overwrite:
+                    raise NetbendError(f"frames in {self.folder} were made with other settings ({_changed(kept, key)}); "
+                                       "pass --overwrite to discard them, or use another --frames-dir")
+                self._remove_frames()
+        meta.write_text(json.dumps(key, indent=1))
+
+    def __enter__(self) -> FrameStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"{i:05d}.png"
+
+    def has(self, i: int) -> bool:
+        return self.path(i).exists()
+
+    def save(self, i: int, frame: np.ndarray) -> None:
+        """Frame ``i``, uint8 (H, W, 3), written whole or not at all."""
+        from PIL import Image
+
+        tmp = self.folder / f".{i:05d}.tmp.png"
+        Image.fromarray(frame).save(tmp)
+        os.replace(tmp, self.path(i))
+
+    def load(self, i: int) -> np.ndarray:
+        """Frame ``i``, uint8 (H, W, 3)."""
+        from PIL import Image
+
+        return np.asarray(Image.open(self.path(i)).convert("RGB"))
+
+    def close(self) -> None:
+        """Let other renders use the folder."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def remove(self) -> None:
+        """Delete the frames, the record of their settings and the lock, nothing else; the folder
+        too if that empties it."""
+        self._remove_frames()
+        self.close()
+        (self.folder / LOCK_FILE).unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass  # the user's own files are there too
+
+    def _remove_frames(self) -> None:
+        for f in [*self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png"), *self.folder.glob(".[0-9]*.tmp.png"),
+                  self.folder / KEY_FILE]:
+            f.unlink(missing_ok=True)
+
+
+def _lock(folder: Path):
+    import filelock
+
+    lock = filelock.FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise NetbendError(f"frames folder {folder} is in use by another netbend render; wait for it to finish, "
+                           "or give this one another --frames-dir (or output)") from None
+    return lock
+
+
+def _changed(kept: dict, key: dict) -> str:
+    """The settings that differ between two keys, in words."""
+    old, new = kept.get("settings", {}), key["settings"]
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if kept.get("drives_sha256") != key["drives_sha256"]:
+        changed.append("the bends' parameter values (audio or driver)")
+    if kept.get("netbend") != key["netbend"]:
+        changed.append("netbend's version")
+    return ", ".join(changed)

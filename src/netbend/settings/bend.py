@@ -1,0 +1,189 @@
+"""A bend: an operator chain at a site, driven by an audio feature, a constant or keyframes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..audio.mapping import CURVES
+from ..errors import NetbendError
+from ..parsing import parse_number
+from .declare import Names, check_fields, pair_of, setting
+
+if TYPE_CHECKING:
+    from ..operators import Chain
+
+LATENT = "latent"  # = netbend.generation.bending.LATENT, without importing torch here
+
+
+def _check_op(text: str, label: str) -> None:
+    from .. import operators
+
+    operators.parse(text)  # its errors name the operator and the option
+
+
+def _check_feature(text: str, label: str) -> None:
+    from ..audio import features
+
+    features.check(text)
+
+
+def _check_smooth(text: str, label: str) -> None:
+    from ..audio import smoothing
+
+    smoothing.parse(text)
+
+
+def _check_site(text: str, label: str) -> None:
+    from ..generation.sites import kind
+
+    kind(text, label)
+
+
+def _check_channels(value: Any, label: str) -> None:
+    from ..generation.channels import parse_channels
+
+    parse_channels(value, label)
+
+
+def _check_range(value: tuple[float, float], label: str) -> None:
+    if not all(math.isfinite(v) for v in value):
+        raise NetbendError(f"{label} must be two finite numbers, got {value[0]}:{value[1]}")
+
+
+def _check_keyframes(value: list[tuple[float, float]], label: str) -> None:
+    times = [t for t, _ in value]
+    if not times or any(b <= a for a, b in zip(times, times[1:])):
+        raise NetbendError(f"{label} must be (seconds, value) points with increasing times")
+
+
+def _check_window(value: tuple[float, float], label: str) -> None:
+    if not value[0] < value[1]:
+        raise NetbendError(f"{label} must be [on, off) seconds with on < off, got {list(value)}")
+
+
+@dataclass(frozen=True)
+class Bend:
+    """One bend. On the command line the flags give one (``--op`` ...); a scene's ``bends`` any number."""
+
+    op: str = setting(metavar="CHAIN", check=_check_op,
+                      help="operator(s) bending the latent (or the --site): NAME[:key=value,...] joined by '|', e.g. "
+                           "rotate_r1 or 'dilate:k=4 | normalize_mean:axis=0'; list them with `netbend ops`")
+    site: str = setting(LATENT, check=_check_site,
+                        help="where the bend acts: latent (the paper's), or a module of the UNet or VAE decoder such "
+                             "as unet.mid_block or vae.decoder.up_blocks.2, bent on its output (list: netbend sites)")
+    layer: int | None = setting(None, help="denoising step before which the latent is bent: 0 = initial noise, "
+                                           "STEPS = final latent (default: STEPS)")
+    layers: tuple[int, int] | None = setting(None, flag=None, help="or a half-open range of steps [a, b): the latent "
+                                                                   "is bent before each")
+    steps_active: tuple[int, int] | None = setting(
+        None, parse=pair_of(int, "START:STOP such as 10:40"), metavar="START:STOP",
+        help="UNet sites: the denoising steps during which the bend acts, a half-open range like a Python slice "
+             "(10:40 = steps 10..39; empty bends nothing) (default: all)")
+    channels: Any = setting(None, check=_check_channels, metavar="WHICH",
+                            help="the site's channels that are bent: all, a list 0,5,7, a range 0:64, a fraction 0.25 "
+                                 "(seeded), or cluster:C/K (cluster C, 0 = largest, of K by k-means over a calibration "
+                                 "run; see netbend sites --clusters K) (default: all)")
+    feature: str = setting("rms", check=_check_feature,
+                           help="audio feature driving the operator's parameter, e.g. rms, percussive.onset, "
+                                "encodec:d=6 (list: netbend features --list)")
+    stem: str | None = setting(None, path=True, frames=False, metavar="FILE",  # its content is in the drives
+                               help="read the feature from this audio file (a stem) instead of the soundtrack")
+    smooth: str | None = setting(None, check=_check_smooth, metavar="STEPS",
+                                 help="smoothing, in order, e.g. median:21,envelope:0.7,gate:0.05 (the paper's)")
+    range: tuple[float, float] | None = setting(
+        None, parse=pair_of(parse_number, "LO:HI such as 0:5 or 0:2pi"), metavar="LO:HI", check=_check_range,
+        help="parameter range the feature is mapped onto, pi allowed (default: the operator's, e.g. 0:2pi for "
+             "rotations); write --range=-1:1 when LO is negative")
+    curve: str = setting("linear", choices=CURVES, help="shape of the mapping from feature to parameter")
+    invert: bool = setting(False, help="map the feature's largest value to the range's low end")
+    constant: float | None = setting(None, flag=None, help="or drive the parameter with this constant")
+    keyframes: list[tuple[float, float]] | None = setting(
+        None, flag=None, check=_check_keyframes,
+        help="or with these (seconds, value) points, linear between them and held outside")
+    window: tuple[float, float] | None = setting(None, flag=None, check=_check_window,
+                                                 help="[on, off) seconds: the bend acts only then")
+    # not a setting: a bend given by flags is named by its flags in messages
+    by_flags: bool = field(default=False, compare=False, repr=False)
+
+    def chain(self) -> Chain:
+        from .. import operators
+
+        return operators.parse(self.op)
+
+    def steps_bent(self, steps: int) -> range | None:
+        """Latent: the loop indices k (0..steps) before which it is bent. UNet sites: the
+        steps during which the module is bent. VAE sites: None (they act at decode time)."""
+        where = self.where()
+        if where == "vae":
+            return None
+        if where == "unet":
+            return range(0, steps) if self.steps_active is None else range(*self.steps_active)
+        if self.layers is not None:
+            return range(*self.layers)
+        k = steps if self.layer is None else self.layer
+        return range(k, k + 1)
+
+    def where(self) -> str:
+        """``latent``, ``unet`` or ``vae``."""
+        from ..generation.sites import kind
+
+        return kind(self.site)
+
+    def param_range(self) -> tuple[float, float] | None:
+        """The range the driver is mapped onto; None when the chain takes no parameter."""
+        chain = self.chain()
+        if chain.param_shape is None:
+            return None
+        return self.range if self.range is not None else chain.default_range
+
+    def driver(self) -> str:
+        """What drives it, in words: a feature (of a stem), a constant or keyframes."""
+        from pathlib import Path
+
+        if self.constant is not None:
+            return f"constant {self.constant:g}"
+        if self.keyframes is not None:
+            return "keyframes"
+        return self.feature + (f" of {Path(self.stem).name}" if self.stem else "")
+
+    def check(self, steps: int, names: Names) -> None:
+        """Every rule of a bend, for a render of ``steps`` steps; messages name keys by ``names``."""
+        check_fields(self, names)
+        chain, key = self.chain(), names.key
+        where = self.where()
+        if where != LATENT and (self.layer is not None or self.layers is not None):
+            raise NetbendError(f"{key('layer')} places a bend on the latent; at site {self.site} the bend acts while "
+                               f"the steps of {key('steps_active')} run")
+        if where == LATENT and self.steps_active is not None:
+            raise NetbendError(f"{key('steps_active')} is for a UNet site; the latent is bent before {key('layer')} "
+                               f"(or each of {key('layers')})")
+        if where == "vae" and self.steps_active is not None:
+            raise NetbendError(f"{key('steps_active')}: site {self.site} is in the VAE decoder, which runs once, "
+                               "after the last step")
+        self._check_steps(steps, key)
+        if where == LATENT and str(self.channels).startswith("cluster:"):
+            raise NetbendError(f"{key('channels')} cluster:C/K clusters a network layer's channels; the latent has "
+                               "4: list them")
+        if self.constant is not None and self.keyframes is not None:
+            raise NetbendError(f"{key('constant')} and {key('keyframes')} both given: choose one driver")
+        if chain.param_shape is None and self.range is not None:
+            raise NetbendError(f"{key('range')} has nothing to set: {chain} takes no parameter")
+
+    def _check_steps(self, steps: int, key: Any) -> None:
+        if self.steps_active is not None:
+            a, b = self.steps_active
+            if not 0 <= a <= b <= steps:
+                raise NetbendError(f"{key('steps_active')} must be START:STOP with 0 <= START <= STOP <= {steps} "
+                                   f"(a half-open range of steps, empty when START = STOP), got {a}:{b}")
+        if self.layer is not None and self.layers is not None:
+            raise NetbendError(f"{key('layer')} and {key('layers')} both given: choose one")
+        if self.layers is not None:
+            a, b = self.layers
+            if not 0 <= a < b <= steps + 1:
+                raise NetbendError(f"{key('layers')} must be START:STOP with START < STOP within [0, {steps + 1}], "
+                                   f"got {a}:{b}")
+        elif not 0 <= (steps if self.layer is None else self.layer) <= steps:
+            raise NetbendError(f"{key('layer')} must be in [0, {steps}] (0 = initial noise, {steps} = final latent), "
+                               f"got {self.layer}")

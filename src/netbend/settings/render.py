@@ -1,0 +1,160 @@
+"""A render job: a soundtrack, what each frame is made from, the bends, and where the video goes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import NetbendError
+from ..paths import check_output
+from .bend import Bend
+from .declare import Names, at_least, check_fields, fields_of, seed_range, setting
+from .generation import Generation
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1,2,3`` -> [1, 2, 3]."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise NetbendError(f"--seeds must be integers separated by commas, got {text!r}") from None
+    if not values:
+        raise NetbendError("--seeds is empty")
+    return values
+
+
+def _check_fps(value: float, label: str) -> None:
+    if not math.isfinite(value):
+        raise NetbendError(f"{label} must be a finite number, got {value}")
+    if not value > 0:
+        raise NetbendError(f"{label} must be positive, got {value}")
+
+
+def _check_start(value: float, label: str) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise NetbendError(f"{label} must be a time >= 0 seconds, got {value}")
+
+
+def _check_duration(value: float, label: str) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise NetbendError(f"{label} must be positive seconds, got {value}")
+
+
+def _check_seeds(values: list[int], label: str) -> None:
+    for v in values:
+        seed_range(v, label)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One picture of a video made of several side by side (the paper's four-panel piece):
+    its own generation and bends; ``stem`` drives every bend that names no stem of its own."""
+
+    generation: Generation
+    bends: list[Bend]
+    stem: str | None = None
+
+    def stem_bends(self) -> list[Bend]:
+        """The bends as they act: the panel's stem where a bend reads no stem of its own."""
+        if self.stem is None:
+            return list(self.bends)
+        return [b if b.stem else dataclasses.replace(b, stem=self.stem) for b in self.bends]
+
+    def check(self, names: Names, bend_names: list[Names]) -> None:
+        self.generation.check(names)
+        for bend, bn in zip(self.bends, bend_names):
+            bend.check(self.generation.steps, bn)
+
+
+# the generation settings that may differ between the panels of one video
+PANEL_KEYS = tuple(name for name, f in fields_of(Generation).items() if f.metadata["panel"]) + ("bends", "stem")
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything that decides a render: equal jobs give equal videos."""
+
+    audio: str = setting(flag="audio", path=True, frames=False,
+                         help="soundtrack (WAV, FLAC, OGG, MP3, or anything FFmpeg decodes), or a scene file (.yaml) "
+                              "holding every setting and any number of bends")
+    output: str = setting(flag=("-o", "--output"), path=True, frames=False,
+                          help="video file to write (.mp4); a sidecar .json goes beside it")
+    generation: Generation = field(default_factory=Generation)
+    bends: list[Bend] = setting(flag=None, default_factory=list, frames=False,
+                                help="the bends, each with its own operator, site and driver")
+    fps: float = setting(20.0, check=_check_fps,  # the paper's frame rate
+                         help="video frame rate; one audio slice per frame")
+    start: float = setting(0.0, frames=False, check=_check_start,
+                           help="render the excerpt from this time, seconds; its frames equal the full render's")
+    duration: float | None = setting(None, frames=False, check=_check_duration, metavar="SECONDS",
+                                     help="... this many seconds of it (default: to the end)")
+    frames_dir: str | None = setting(None, path=True, frames=False, metavar="DIR",
+                                     help="keep every frame as a PNG here; rerunning the same command resumes at the "
+                                          "first missing frame (default: a work folder beside the output, removed "
+                                          "after encoding)")
+    batch: int = setting(1, frames=False, check=at_least(1),
+                         help="images per UNet call; results equal batch 1's up to float rounding")
+    seeds: list[int] | None = setting(None, frames=False, parse=parse_seeds, check=_check_seeds, metavar="S1,S2,...",
+                                      help="render one video per seed (OUTPUT_seedN.mp4), or with --panels one panel "
+                                           "per seed")
+    panels: list[Panel] = setting(flag=None, default_factory=list, frames=False,
+                                  help="pictures tiled side by side, each with its own settings: " + ", ".join(PANEL_KEYS))
+    overwrite: bool = setting(False, frames=False, scene=False,
+                              help="replace an existing output (and kept frames made with other settings)")
+
+    def pictures(self) -> list[Panel]:
+        """What is tiled side by side: the panels, or the one picture of the job itself."""
+        return list(self.panels) or [Panel(self.generation, list(self.bends))]
+
+    def bend_names(self, prefix: str = "") -> list[Names]:
+        """How messages name each bend's keys: by their flags for the bend the flags gave,
+        ``bends[i].`` for a scene's, under ``prefix`` (``panels[k].``) within a panel."""
+        flagged = sum(b.by_flags for b in self.bends) if not prefix else 0
+        return [Names() if b.by_flags and not prefix else Names(f"{prefix}bends[{i - flagged}].")
+                for i, b in enumerate(self.bends)]
+
+    def videos(self) -> list[RenderJob]:
+        """One job per video: per seed of ``seeds`` (OUTPUT_seedN, its own frames folder), or this one."""
+        if not self.seeds:
+            return [self]
+        out = Path(self.output)
+        return [dataclasses.replace(
+            self, seeds=None, generation=dataclasses.replace(self.generation, seed=seed),
+            output=str(out.with_name(f"{out.stem}_seed{seed}{out.suffix}")),
+            frames_dir=str(Path(self.frames_dir) / f"seed{seed}") if self.frames_dir else None)
+            for seed in self.seeds]
+
+    def check(self) -> None:
+        """Reject bad settings up front, with a message that names the bad value."""
+        from ..audio import check_path
+
+        check_path(self.audio)  # the first thing a newcomer gets wrong; cheaper to say before anything else
+        for stem in sorted({b.stem for p in self.pictures() for b in p.stem_bends() if b.stem}):
+            check_path(stem)
+        check_fields(self, Names())
+        Panel(self.generation, self.bends).check(Names(), self.bend_names())
+        for i, panel in enumerate(self.panels):  # every panel, before the first one renders
+            if panel.generation.size != self.generation.size or panel.generation.device != self.generation.device:
+                raise NetbendError(f"panels[{i}]: size and device cannot differ between panels")
+            panel.check(Names(f"panels[{i}]."), [Names(f"panels[{i}].bends[{j}].") for j in range(len(panel.bends))])
+        out = Path(self.output)
+        check_output(out, overwrite=self.overwrite or bool(self.seeds))  # each seed's output: when it starts
+        if out.suffix.lower() not in VIDEO_SUFFIXES:
+            raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
+
+    def with_panels(self, stems: list[str], seeds: list[int]) -> RenderJob:
+        """This job as panels side by side: one per stem (each driving the bends) and/or per seed, paired in order."""
+        if not stems and not seeds:
+            raise NetbendError("--panels tiles the --seeds: give --seeds (or --panel-stems)")
+        if stems and not self.bends:
+            raise NetbendError("--panel-stems drive the bend of --op with each stem: give --op")
+        if stems and seeds and len(stems) != len(seeds):
+            raise NetbendError(f"--panel-stems gives {len(stems)} stems but --seeds {len(seeds)} seeds")
+        count = max(len(stems), len(seeds))
+        panels = [Panel(dataclasses.replace(self.generation, seed=seeds[i]) if seeds else self.generation,
+                        list(self.bends), stems[i] if stems else None) for i in range(count)]
+        return dataclasses.replace(self, panels=panels, seeds=None)
