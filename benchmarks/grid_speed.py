@@ -22,7 +22,7 @@ from bench_util import sync, where
 from netbend.audio.drives import Drive
 from netbend.generation import models
 from netbend.jobs.grid import generate
-from netbend.jobs.render import picture_frames
+from netbend.jobs.render import panel_frames
 from netbend.settings import Bend, Generation, GridJob, Panel
 from netbend.settings.grid import default_layers
 
@@ -35,9 +35,9 @@ def naive(model, g: GridJob, layers: list[int], values: list[float]) -> tuple[np
     t0 = time.perf_counter()
     for j, layer in enumerate(layers):
         for i, v in enumerate(values):
-            picture = Panel(g.generation, [Bend(op=g.op, layer=layer)])
+            panel = Panel(g.generation, [Bend(op=g.op, layer=layer)])
             drive = Drive(np.array([v]), np.array([v]))
-            cells[j, i] = next(picture_frames(picture, model, [drive], n_frames=1, fps=1.0))[1]
+            cells[j, i] = next(panel_frames(panel, model, [drive], n_frames=1, fps=1.0))[1]
     sync(g.generation.device)
     return cells, time.perf_counter() - t0, len(layers) * len(values) * g.generation.steps
 

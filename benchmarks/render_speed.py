@@ -21,20 +21,20 @@ from bench_util import sync, where
 import sd_random
 from netbend import operators
 from netbend.audio.drives import Drive
-from netbend.jobs.render import picture_frames
+from netbend.jobs.render import panel_frames
 from netbend.settings import Bend, Generation, Panel
 
 
 def time_netbend(model, args, *, batch: int, op: str | None) -> float:
-    picture = Panel(Generation(steps=args.steps, size=(args.size, args.size), device=args.device),
+    panel = Panel(Generation(steps=args.steps, size=(args.size, args.size), device=args.device),
                     [Bend(op=op, layer=args.steps // 2)] if op else [])
     r = np.linspace(0, 2 * np.pi, args.frames)
     drives = [Drive(r, r)] if op else []
-    list(picture_frames(picture, model, drives, n_frames=args.frames, fps=20.0, batch=batch,
+    list(panel_frames(panel, model, drives, n_frames=args.frames, fps=20.0, batch=batch,
                         indices=list(range(min(batch, args.frames)))))  # warm-up: kernels, allocator
     sync(args.device)
     t0 = time.perf_counter()
-    for _ in picture_frames(picture, model, drives, n_frames=args.frames, fps=20.0, batch=batch):
+    for _ in panel_frames(panel, model, drives, n_frames=args.frames, fps=20.0, batch=batch):
         pass
     sync(args.device)
     return (time.perf_counter() - t0) / args.frames

@@ -56,19 +56,19 @@ def settings(tmp_path: Path, clip, **kw):
     bend = {k: kw.pop(k) for k in list(kw) if k in {f.name for f in dataclasses.fields(Bend)}}
     generation = Generation(**{k: kw.pop(k) for k in list(kw) if k in {f.name for f in dataclasses.fields(Generation)}})
     bends = ([Bend(**bend, by_flags=True)] if bend else []) + list(kw.pop("bends", []))
-    panels = [p if isinstance(p, Panel) else Panel(dataclasses.replace(generation, **{k: v for k, v in p.items() if k != "bends"}),
+    panels = [p if isinstance(p, Panel) else Panel(dataclasses.replace(generation, **{k: v for k, v in p.items() if k not in ("bends", "stem")}),
                                                    p.get("bends", bends), p.get("stem"))
               for p in kw.pop("panels", [])]
     return RenderJob(generation=generation, bends=bends, panels=panels, **kw)
 
 
 def render_frames(s, model) -> np.ndarray:
-    """All frames of ``s``'s (first) picture as uint8 (n, H, W, 3), without writing a video."""
+    """All frames of ``s``'s (first) panel as uint8 (n, H, W, 3), without writing a video."""
     from netbend import audio
-    from netbend.jobs.render import all_drives, picture_frames
+    from netbend.jobs.render import all_drives, panel_frames
 
     song = audio.load(s.audio)
     n = audio.frames_of(song, s.fps)
     drives = all_drives(s, song, n)[0]
-    frames = picture_frames(s.pictures()[0], model, drives, n_frames=n, fps=s.fps, batch=s.batch, names=s.bend_names())
+    frames = panel_frames(s.as_panels()[0], model, drives, n_frames=n, fps=s.fps, batch=s.batch, names=s.bend_names())
     return np.stack([f for _, f in frames])

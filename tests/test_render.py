@@ -11,7 +11,7 @@ from netbend import NetbendError, audio
 from netbend.audio import mapping, smoothing
 from netbend.audio.drives import Drive
 from netbend.generation import sampling, schedulers
-from netbend.jobs.render import all_drives, picture_frames, render
+from netbend.jobs.render import all_drives, panel_frames, render
 
 from conftest import STEPS, render_frames, settings
 
@@ -108,7 +108,7 @@ def test_frames_show_the_drive(tmp_path, wav, tiny_model):
     clip = wav(0.3)
     s = settings(tmp_path, clip, op="rotate_r1", layer=STEPS, walk=0.0)
     drive = Drive(np.zeros(3), np.array([0.5, 2.0, 0.5]))
-    out = np.stack([f for _, f in picture_frames(s.pictures()[0], tiny_model, [drive], n_frames=3, fps=s.fps)])
+    out = np.stack([f for _, f in panel_frames(s.as_panels()[0], tiny_model, [drive], n_frames=3, fps=s.fps)])
     assert np.array_equal(out[0], out[2]) and not np.array_equal(out[0], out[1])
 
 

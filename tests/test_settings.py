@@ -19,7 +19,7 @@ from netbend.settings.flags import add_flags, given
 def options_of(command: str) -> set[str]:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    return {o for a in sub._actions for o in a.option_strings} | {a.dest for a in sub._actions if not a.option_strings}
+    return {o for a in sub._actions for o in a.option_strings} | {a.metavar for a in sub._actions if not a.option_strings}
 
 
 @pytest.mark.parametrize("command, classes", [("render", (RenderJob, Bend)), ("grid", (GridJob,)), ("sites", (SitesJob,))])
@@ -62,7 +62,8 @@ class JobWithEta(RenderJob):
 def test_a_new_field_reaches_every_surface_from_its_declaration_alone():
     parser = argparse.ArgumentParser()
     add_flags(parser, JobWithEta)  # what the command line does for every render flag
-    assert "DDIM's eta" in parser.format_help() and "(default: 0.0)" in parser.format_help()
+    help_text = " ".join(parser.format_help().split())
+    assert "--eta ETA DDIM's eta: 0 deterministic, 1 as DDPM (default: 0.0)" in help_text
     args = parser.parse_args(["song.wav", "-o", "out.mp4", "--eta", "0.5", "--steps", "7"])
     assert given(args, JobWithEta) == {"audio": "song.wav", "output": "out.mp4", "eta": 0.5, "steps": 7}
     job = scene.from_mapping(JobWithEta, given(args, JobWithEta))

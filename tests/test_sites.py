@@ -155,12 +155,12 @@ def test_hooks_are_gone_after_an_error_inside_the_operator(tmp_path, clip, tiny_
 
 def test_hooks_are_gone_between_batches_even_if_the_caller_stops(tmp_path, clip, tiny_model):
     from netbend import audio
-    from netbend.jobs.render import all_drives, picture_frames
+    from netbend.jobs.render import all_drives, panel_frames
 
     s = settings(tmp_path, clip, bends=[Bend(op="negate", site=MID)])
     song = audio.load(s.audio)
     n = audio.frames_of(song, s.fps)
-    it = picture_frames(s.pictures()[0], tiny_model, all_drives(s, song, n)[0], n_frames=n, fps=s.fps)
+    it = panel_frames(s.as_panels()[0], tiny_model, all_drives(s, song, n)[0], n_frames=n, fps=s.fps)
     next(it)  # the first frame is out; the generator is suspended
     assert no_hooks_left(tiny_model)
     it.close()
@@ -259,7 +259,8 @@ def test_render_flags_put_the_bend_at_a_site(tmp_path, wav, capsys):
                  "--device", DEVICE, "--op", "dilate:k=3", "--site", "unet.up_blocks.1", "--steps-active", "1:3",
                  "--channels", "0.25", "--feature", "rms", "--quiet"]) == 0
     record = json.loads(out.with_suffix(".json").read_text())["bends"][0]
-    assert record["site"] == "unet.up_blocks.1" and record["steps_active"] == [1, 2] and record["channels"] == "0.25"
+    assert record["site"] == "unet.up_blocks.1" and record["channels"] == "0.25"
+    assert record["steps_active"] == [1, 3] and record["steps_bent"] == [1, 2]  # as given; the steps it ran in
     assert main(["render", str(clip), "-o", str(out), "--steps-active", "1:3"]) == 2
     assert "give --op" in capsys.readouterr().err
 

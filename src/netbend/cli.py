@@ -14,7 +14,9 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NetbendError
+from .jobs.events import Event, Note, Stage
 from .settings import Bend, DemoJob, FeaturesJob, Generation, GridJob, RenderJob, SitesJob
+from .settings.commands import demo_help
 from .settings.flags import add_flags, given
 
 
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render_command(p: argparse.ArgumentParser) -> None:
-    _render_flags(p, skip=())
+    _render_flags(p, skip=(), defaults={"op": "no bend"})
     extra = p.add_argument_group("more")
     extra.add_argument("--dump-scene", metavar="FILE", help="write these settings as a YAML scene file and stop, "
                                                              "without rendering")
@@ -44,25 +46,21 @@ def _render_command(p: argparse.ArgumentParser) -> None:
 
 
 def _demo_command(p: argparse.ArgumentParser) -> None:
-    from .jobs.demo import DEFAULTS
-
-    shown = {**DEFAULTS, "steps": "8 for the tiny model, 25 otherwise",
-             "size": "256x256 for the tiny model, 512x512 otherwise"}
-    _render_flags(p, skip=("audio", "start", "duration", "frames_dir", "seeds"), defaults=shown)
-    add_flags(p.add_argument_group("demo"), DemoJob)
+    _render_flags(p, skip=("audio", "start", "duration", "frames_dir", "seeds"), defaults=demo_help())
+    add_flags(p, DemoJob, group="demo")
 
 
 def _grid_command(p: argparse.ArgumentParser) -> None:
-    add_flags(p.add_argument_group("grid"), GridJob, inner=False, required=("op", "output"))
-    add_flags(p.add_argument_group("generation"), Generation, skip=("prompts", "interpolation", "walk"))
+    add_flags(p, GridJob, group="grid", inner=False, required=("op", "output"))
+    add_flags(p, Generation, group="generation", skip=GridJob.IGNORED)
     _quiet(p)
 
 
-def _render_flags(p: argparse.ArgumentParser, *, skip: tuple[str, ...], defaults: dict | None = None) -> None:
+def _render_flags(p: argparse.ArgumentParser, *, skip: tuple[str, ...], defaults: dict) -> None:
     """A render job's flags in three groups: generation, bend, and the job's own."""
-    add_flags(p.add_argument_group("generation"), Generation, skip=skip, defaults=defaults)
-    add_flags(p.add_argument_group("bend"), Bend, skip=skip, defaults=defaults)
-    add_flags(p.add_argument_group("output"), RenderJob, inner=False, skip=skip, defaults=defaults,
+    add_flags(p, Generation, group="generation", skip=skip, defaults=defaults)
+    add_flags(p, Bend, group="bend", skip=skip, defaults=defaults)
+    add_flags(p, RenderJob, group="output", inner=False, skip=skip, defaults=defaults,
               required=("output",) if "audio" in skip else ())
     _quiet(p)
 
@@ -72,30 +70,36 @@ def _quiet(p: argparse.ArgumentParser) -> None:
 
 
 class Bars:
-    """Progress events as tqdm bars, one per task; notes as lines."""
+    """Progress events as tqdm bars (on stderr), one per task; notes as lines; stages as lines on
+    stderr. Close it before printing anything else there."""
 
     def __init__(self, quiet: bool):
         self.quiet, self.bars = quiet, {}
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: Event) -> None:
         from tqdm.auto import tqdm
-
-        from .jobs.events import Note
 
         if isinstance(event, Note):
             tqdm.write(event.text)
-            return
-        bar = self.bars.get(event.task)
-        if bar is None:
-            bar = self.bars[event.task] = tqdm(total=event.total, initial=event.done, unit=event.unit, desc=event.task,
-                                               disable=self.quiet)
-        bar.update(event.done - bar.n)
-        if event.done >= event.total:
+        elif isinstance(event, Stage):
+            if not self.quiet:
+                tqdm.write(event.text, file=sys.stderr)
+        else:
+            bar = self.bars.get(event.task)
+            if bar is None:
+                bar = self.bars[event.task] = tqdm(total=event.total, initial=event.done, unit=event.unit,
+                                                   desc=event.task, disable=self.quiet)
+            bar.update(event.done - bar.n)
+            if event.done >= event.total:
+                self.bars.pop(event.task).close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
             bar.close()
-            del self.bars[event.task]
+        self.bars.clear()
 
 
-def _render(args: argparse.Namespace) -> None:
+def _render(args: argparse.Namespace, report: Bars) -> None:
     from .settings.flags import render_job
 
     job = render_job(args)
@@ -114,29 +118,29 @@ def _render(args: argparse.Namespace) -> None:
     _quiet_libraries()
     from .jobs.render import render
 
-    for result in render(job, report=Bars(args.quiet)):
+    for result in render(job, report=report):
         if not result.kept:
             print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar}"
                   + (f" and {result.plot}" if result.plot else ""))
 
 
-def _demo(args: argparse.Namespace) -> None:
+def _demo(args: argparse.Namespace, report: Bars) -> None:
     from .jobs.demo import demo
     from .settings.scene import from_mapping
 
     _quiet_libraries()
     result, wav = demo(from_mapping(DemoJob, given(args, DemoJob)), given(args, RenderJob), given(args, Bend),
-                       report=Bars(args.quiet))
+                       report=report)
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
 
 
-def _grid(args: argparse.Namespace) -> None:
+def _grid(args: argparse.Namespace, report: Bars) -> None:
     from .jobs.grid import render_grid
     from .settings.scene import from_mapping
 
     job = from_mapping(GridJob, given(args, GridJob))
     _quiet_libraries()
-    g = render_grid(job, report=Bars(args.quiet))
+    g = render_grid(job, report=report)
     plural = lambda n, word: f"{n} {word}" + ("s" if n != 1 else "")  # noqa: E731
     print(f"wrote {g.files['grid']} ({plural(len(g.layers), 'column')} x {plural(len(g.rows), 'row')}), the cells in "
           f"{g.files['cells']}/ and {g.files['sidecar']}")
@@ -144,17 +148,16 @@ def _grid(args: argparse.Namespace) -> None:
           f"generation per cell ({g.naive_evaluations / g.unet_evaluations:.2f}x fewer); {g.seconds:.1f} s")
 
 
-def _sites(args: argparse.Namespace) -> None:
+def _sites(args: argparse.Namespace, report: Bars) -> None:
     from .jobs.sites import run_sites
     from .settings.scene import from_mapping
 
     job = from_mapping(SitesJob, given(args, SitesJob))
-    job.check()
     _quiet_libraries()
-    print(run_sites(job, report=Bars(False)))
+    print(run_sites(job, report=report))
 
 
-def _features(args: argparse.Namespace) -> None:
+def _features(args: argparse.Namespace, report: Bars) -> None:
     from .jobs.features import describe_features, run_features
     from .settings.scene import from_mapping
 
@@ -162,7 +165,7 @@ def _features(args: argparse.Namespace) -> None:
     print(describe_features() if job.list_features else run_features(job))
 
 
-def _ops(args: argparse.Namespace) -> None:
+def _ops(args: argparse.Namespace, report: Bars) -> None:
     from .operators import describe
 
     print(describe(args.name))
@@ -210,15 +213,21 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    bars = Bars(quiet=True)
     try:
         args = build_parser().parse_args(argv)
-        args.run(args)
+        bars.quiet = getattr(args, "quiet", False)
+        args.run(args, bars)
     except NetbendError as e:
+        bars.close()  # the message goes on a line of its own, not after a bar
         if os.environ.get("NETBEND_DEBUG"):
             raise
         print(f"netbend: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        bars.close()
         print("netbend: interrupted", file=sys.stderr)
         return 130
+    finally:
+        bars.close()
     return 0

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..operators import Chain
-
-LATENT = "latent"  # the site of the paper's bends: the latent between denoising steps
+from ..settings.bend import LATENT
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import NetbendError
-from ..settings.generation import DEFAULT_MODEL
+from ..settings.generation import DEFAULT_MODEL, Generation
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
@@ -88,6 +88,16 @@ def pick_device(name: str = "auto") -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def key(generation: Generation) -> tuple:
+    """What of a generation decides the model it needs: renders whose keys are equal share one."""
+    return generation.model, generation.device
+
+
+def load_for(generation: Generation) -> StableDiffusion:
+    """The model ``generation`` names, on its device."""
+    return load(generation.model, device=generation.device)
 
 
 def load(source: str = DEFAULT_MODEL, *, device: str = "auto") -> StableDiffusion:

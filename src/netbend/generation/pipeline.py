@@ -80,7 +80,8 @@ class Pipeline:
                  on_evaluation: Callable[[int], None] | None = None):
         g = generation
         self.model, self.generation, self.fps = model, g, fps
-        self.scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps)  # fails before any frame
+        # the one place the sampler is made and its steps set; each batch starts from a copy of it
+        self.scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps, device=model.device)
         keyframes = parse_prompts(g.prompts) if g.prompts is not None else [Keyframe(0.0, g.prompt)]
         self.prompts = PromptSchedule(keyframes, model.encode_text, g.interpolation)  # each prompt encoded once
         self.uncond = model.encode_text([g.negative_prompt]) if g.guidance > 1 else None  # (1, 77, D)
@@ -94,8 +95,7 @@ class Pipeline:
 
     def start(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> Trajectory:
         """Frames (B,) at step 0: their noise-walk noise (or ``noise``, (B, 4, h, w)), a fresh sampler."""
-        scheduler = copy.deepcopy(self.scheduler)
-        scheduler.set_timesteps(self.generation.steps, device=self.model.device)
+        scheduler = copy.deepcopy(self.scheduler)  # never stepped: no multistep history yet
         x = self.walk(frames) if noise is None else noise
         x = x.to(self.model.device, self.model.dtype) * scheduler.init_noise_sigma  # (B, 4, h, w)
         return Trajectory(frames, x, 0, scheduler, self.streams(frames, SAMPLER_STREAM))
@@ -115,9 +115,9 @@ class Pipeline:
         with self._bent(bends) as callback:
             return self.model.decode(self._run(traj, callback, None).x)
 
-    def frames(self, frames: torch.Tensor, bends: Sequence[PlacedBend] = ()) -> np.ndarray:
-        """The images of frames (B,), uint8 (B, H, W, 3), with ``bends`` placed for this batch."""
-        return self.finish(self.start(frames), bends)
+    def frames(self, indices: torch.Tensor, bends: Sequence[PlacedBend] = ()) -> np.ndarray:
+        """The images of the frames ``indices`` (B,), uint8 (B, H, W, 3), with ``bends`` placed for this batch."""
+        return self.finish(self.start(indices), bends)
 
     @contextmanager
     def _bent(self, bends: Sequence[PlacedBend]) -> Iterator[LatentBends | None]:

@@ -19,16 +19,17 @@ SCHEDULERS = {
 }
 
 
-def make_scheduler(name: str, config: dict, steps: int) -> Any:
+def make_scheduler(name: str, config: dict, steps: int, device: Any = None) -> Any:
     """A diffusers scheduler ``name`` (a key of `SCHEDULERS`) on the model's noise schedule,
-    its timesteps set for ``steps`` steps; a `NetbendError` saying why if it cannot make them."""
+    its timesteps set for ``steps`` steps (on ``device``); a `NetbendError` saying why if it
+    cannot make them."""
     import diffusers
 
     if name not in SCHEDULERS:
         raise NetbendError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
     scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(config)
     try:
-        scheduler.set_timesteps(steps)
+        scheduler.set_timesteps(steps, device=device)
     except ValueError as e:
         raise NetbendError(f"scheduler {name} cannot make {steps} steps: {' '.join(str(e).split())}") from None
     return scheduler

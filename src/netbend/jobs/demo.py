@@ -8,35 +8,30 @@ from typing import Any
 from ..audio.synth import track
 from ..paths import check_output, make_folder
 from ..settings import Bend, DemoJob, RenderJob
+from ..settings.commands import DEMO_DEFAULTS, demo_defaults
 from ..settings.scene import from_mapping
 from .events import Report, silent
 from .render import RenderResult, render
 
 SR = 44100  # the track's sample rate
-DEFAULTS = {"model": "tiny", "op": "rotate_r1"}  # what the demo renders unless told otherwise
-
-
-def model_defaults(model: str) -> dict[str, Any]:
-    """Steps and size: small for the tiny model (a CPU renders them in about a minute), usual otherwise."""
-    return {"steps": 8, "size": (256, 256)} if model == "tiny" else {"steps": 25, "size": (512, 512)}
 
 
 def demo(job: DemoJob, render_settings: dict[str, Any], bend: dict[str, Any], *,
          report: Report = silent) -> tuple[RenderResult, Path]:
     """Write the demo track beside the output (``render_settings["output"]``) and render it;
-    ``render_settings`` and ``bend``: flat settings of the render and its bend, over `DEFAULTS`."""
+    ``render_settings`` and ``bend``: flat settings of the render and its bend, over `DEMO_DEFAULTS`."""
     job.check()
-    model = render_settings.get("model", DEFAULTS["model"])
-    data = {"model": DEFAULTS["model"], **model_defaults(model), **render_settings}
+    model = render_settings.get("model", DEMO_DEFAULTS["model"])
+    data = {"model": DEMO_DEFAULTS["model"], **demo_defaults(model), **render_settings}
     out = Path(data["output"])
     wav = out.with_suffix(".wav")  # kept beside the video so the track can be rendered again
-    flag_bend = from_mapping(Bend, {"op": DEFAULTS["op"], **bend}, by_flags=True)
+    flag_bend = from_mapping(Bend, {"op": DEMO_DEFAULTS["op"], **bend}, by_flags=True)
     video = from_mapping(RenderJob, {**data, "audio": str(wav), "bends": [flag_bend]})
     check_output(wav, overwrite=video.overwrite)
     make_folder(out.parent)
     import soundfile
 
-    soundfile.write(wav, track(duration=job.duration, sr=SR).T, SR)
+    soundfile.write(wav, track(duration=job.track_seconds, sr=SR).T, SR)
     try:
         [result] = render(video, report=report)  # checks the settings first
     except BaseException:

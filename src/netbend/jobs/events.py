@@ -28,12 +28,24 @@ class Note:
     text: str
 
 
-Event = Union[Progress, Note]
+@dataclass(frozen=True)
+class Stage:
+    """Work whose length is not known, starting now (loading a model)."""
+
+    text: str
+
+
+Event = Union[Progress, Note, Stage]
 Report = Callable[[Event], None]
 
 
 def silent(event: Event) -> None:
     """A report that drops every event."""
+
+
+def steps(report: Report, task: str, unit: str = "step") -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback, as the generation code takes one, reporting `Progress` of ``task``."""
+    return lambda done, total: report(Progress(task, done, total, unit))
 
 
 class Counter:

@@ -103,6 +103,8 @@ class FrameStore:
         too if that empties it."""
         self._remove_frames()
         self.close()
+        # a render that opened the lock file just before this unlinks it could lock the old file
+        # while another makes a new one: a window of microseconds, only when a work folder goes
         (self.folder / LOCK_FILE).unlink(missing_ok=True)
         try:
             self.folder.rmdir()

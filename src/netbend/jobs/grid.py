@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..generation import models
 from ..generation.bending import BatchBend, PlacedBend
 from ..generation.channels import check_op, parse_channels, pick_channels
 from ..generation.pipeline import Pipeline, Trajectory
@@ -31,7 +32,7 @@ from ..paths import make_folder
 from ..settings import GridJob
 from ..settings.grid import Row, grid_rows
 from ..settings.scene import to_mapping
-from .events import Counter, Report, silent
+from .events import Counter, Report, Stage, silent, steps
 
 if TYPE_CHECKING:
     from ..generation.models import StableDiffusion
@@ -64,9 +65,8 @@ def render_grid(job: GridJob, *, model: StableDiffusion | None = None, report: R
     """Check ``job``, generate its cells and write the grid, the cells and the record."""
     job.check()
     if model is None:
-        from ..generation.models import load
-
-        model = load(job.generation.model, device=job.generation.device)
+        report(Stage(f"loading model {job.generation.model}"))
+        model = models.load_for(job.generation)
     g = generate(job, model, report=report)
     save(g)
     return g
@@ -80,7 +80,7 @@ def generate(job: GridJob, model: StableDiffusion, *, report: Report = silent) -
     counter = Counter(report, Path(job.output).name, max(layers) + sum(len(rows) * (steps - k) for k in layers),
                       unit="eval")
     pipe = Pipeline(model, job.generation, on_evaluation=counter.add)  # frame 0 of a one-frame render
-    channels = _channels(job, pipe, rows)
+    channels = _channels(job, pipe, rows, report)
     kept = _shared(pipe, layers)
     cells = np.zeros((len(layers), len(rows), job.generation.size[1], job.generation.size[0], 3), np.uint8)
     where = kind(job.site)
@@ -107,11 +107,11 @@ def _shared(pipe: Pipeline, layers: list[int]) -> dict[int, Trajectory]:
     return kept
 
 
-def _channels(job: GridJob, pipe: Pipeline, rows: list[Row]) -> torch.Tensor | None:
+def _channels(job: GridJob, pipe: Pipeline, rows: list[Row], report: Report) -> torch.Tensor | None:
     """The channels the grid bends at its site, each row's chain tried on them."""
     g = job.generation
     shapes, (idx,) = pick_channels(pipe.model, [(job.site, parse_channels(job.channels))], size=g.size, seed=g.seed,
-                                   prompt=g.first_prompt)
+                                   prompt=g.first_prompt, report=steps(report, "calibrating channels"))
     shape = shapes[job.site]
     for row in rows:
         check_op(row.chain, shape[0] if idx is None else len(idx), job.site, shape,
@@ -137,7 +137,7 @@ def save(g: Grid) -> dict[str, Path]:
     plot_grid(g, out)
     record = {
         "netbend": __version__,
-        "settings": to_mapping(job, defaults=True),
+        "settings": {k: v for k, v in to_mapping(job, defaults=True).items() if k not in job.IGNORED},
         "layers": g.layers,
         "rows": [{"label": row.label, "op": str(row.chain), "value": row.value,
                   "r": None if row.r is None else row.r.tolist()} for row in g.rows],

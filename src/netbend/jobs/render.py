@@ -2,7 +2,7 @@
 
 `render` runs a `netbend.settings.RenderJob` to the end, one video per seed of ``seeds``,
 panels side by side, resuming from the frames already on disk, and tells ``report`` how it
-goes (`netbend.jobs.events`). `picture_frames` makes the frames of one picture.
+goes (`netbend.jobs.events`). `panel_frames` makes the frames of one panel.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from ..audio import drives as drives_io
 from ..audio.drives import Drive
 from ..audio.io import Audio, frames_of, load
 from ..errors import NetbendError
+from ..generation import models
 from ..generation.bending import BatchBend, PlacedBend
 from ..generation.channels import check_on_latent, check_op, parse_channels, pick_channels
 from ..generation.pipeline import Pipeline
 from ..paths import check_output
 from ..settings import Names, Panel, RenderJob
 from ..settings.bend import LATENT
-from .events import Counter, Note, Report, silent
+from .events import Counter, Note, Report, Stage, silent, steps
 from .frames import FrameStore, store_key
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def render(job: RenderJob, *, model: StableDiffusion | None = None, report: Repo
         if not kept:
             check_output(Path(video.output), overwrite=video.overwrite)
         plan.append((video, kept))
-    loaded = {} if model is None else {job.generation.model: model}
+    loaded = {} if model is None else {models.key(job.generation): model}
     results = []
     for video, kept in plan:
         if kept:
@@ -83,23 +84,23 @@ def already_rendered(job: RenderJob) -> bool:
     return kept == json.loads(json.dumps(settings_record(job)))
 
 
-def render_video(job: RenderJob, *, loaded: dict[str, StableDiffusion], report: Report = silent) -> RenderResult:
-    """One video of a checked job (``seeds`` already split): its pictures side by side.
-    ``loaded``: models by name, filled as they load."""
+def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report: Report = silent) -> RenderResult:
+    """One video of a checked job (``seeds`` already split): its panels side by side.
+    ``loaded``: models by `netbend.generation.models.key`, filled as they load."""
     from .sidecar import plot_drives, sidecar
 
     song = load(job.audio)
     n = frames_of(song, job.fps)
     first, stop = excerpt_frames(job, n)
     out = Path(job.output)
-    pictures = job.pictures()
+    panels = job.as_panels()
     drives = all_drives(job, song, n)  # over the whole song: an excerpt's frames equal the full render's
     work = Path(job.frames_dir) if job.frames_dir else out.parent / f".{out.stem}.frames"
     with ExitStack() as stack:
         stores = []
-        for i, (picture, ds) in enumerate(zip(pictures, drives)):
+        for i, (panel, ds) in enumerate(zip(panels, drives)):
             folder = work / f"panel{i}" if job.panels else work
-            store = stack.enter_context(FrameStore(folder, store_key(job, picture, ds, n), overwrite=job.overwrite))
+            store = stack.enter_context(FrameStore(folder, store_key(job, panel, ds, n), overwrite=job.overwrite))
             stores.append(store)
             task = out.name if not job.panels else f"{out.name} panel {i}"
             _fill(store, job, i, ds, range(first, stop), n_frames=n, task=task, loaded=loaded, report=report)
@@ -109,56 +110,55 @@ def render_video(job: RenderJob, *, loaded: dict[str, StableDiffusion], report: 
                 store.remove()
             if job.panels:
                 _remove_empty(work)
-    used = loaded.get(job.generation.model)
+    used = loaded.get(models.key(job.generation))
     record = sidecar(job, model=None if used is None else used.describe(), song=song, n_frames=n,
-                     excerpt=(first, stop), pictures=pictures, drives=drives)
+                     excerpt=(first, stop), panels=panels, drives=drives)
     side = out.with_suffix(".json")
     side.write_text(json.dumps(record, indent=1, allow_nan=False))
     plot = None
     if any(drives):
-        plot = plot_drives(pictures, drives, out.with_suffix(".drivers.png"), fps=job.fps,
+        plot = plot_drives(panels, drives, out.with_suffix(".drivers.png"), fps=job.fps,
                            title=f"{Path(job.audio).name}: what drives each bend")
     return RenderResult(out, side, stop - first, plot)
 
 
 def _fill(store: FrameStore, job: RenderJob, k: int, drives: list[Drive], wanted: range, *, n_frames: int,
           task: str, loaded: dict, report: Report) -> None:
-    """Make the frames of ``wanted`` that ``store`` lacks, of picture ``k``, each saved as soon as it is done."""
-    picture = job.pictures()[k]
+    """Make the frames of ``wanted`` that ``store`` lacks, of panel ``k``, each saved as soon as it is done."""
+    panel = job.as_panels()[k]
     missing = [i for i in wanted if not store.has(i)]
     if not missing:
         return
-    name = picture.generation.model
-    if name not in loaded:
-        from ..generation.models import load as load_model
-
-        loaded[name] = load_model(name, device=picture.generation.device)
+    which = models.key(panel.generation)
+    if which not in loaded:
+        report(Stage(f"loading model {panel.generation.model}"))
+        loaded[which] = models.load_for(panel.generation)
     counter = Counter(report, task, len(wanted), done=len(wanted) - len(missing))
-    names = picture_names(job, k)
-    for i, frame in picture_frames(picture, loaded[name], drives, n_frames=n_frames, fps=job.fps, batch=job.batch,
-                                   indices=missing, names=names, report=report):
+    names = panel_names(job, k)
+    for i, frame in panel_frames(panel, loaded[which], drives, n_frames=n_frames, fps=job.fps, batch=job.batch,
+                                 indices=missing, names=names, report=report):
         store.save(i, frame)  # on disk as soon as it is done: an interrupted render resumes here
         counter.add()
 
 
-def picture_names(job: RenderJob, k: int) -> list[Names]:
-    """How messages name the bends of picture ``k`` (a panel's own bends under ``panels[k].``)."""
-    picture = job.pictures()[k]
-    if picture.bends == job.bends:
+def panel_names(job: RenderJob, k: int) -> list[Names]:
+    """How messages name the bends of panel ``k`` (a panel's own bends under ``panels[k].``)."""
+    panel = job.as_panels()[k]
+    if panel.bends == job.bends:
         return job.bend_names()
-    return [Names(f"panels[{k}].bends[{i}].") for i in range(len(picture.bends))]
+    return [Names(f"panels[{k}].bends[{i}].") for i in range(len(panel.bends))]
 
 
 def all_drives(job: RenderJob, song: Audio, n: int) -> list[list[Drive]]:
-    """Every picture's drives, each audio file analysed once; parameters outside an operator's
+    """Every panel's drives, each audio file analysed once; parameters outside an operator's
     domain, or options that do not fit the latent, fail here, before a model loads."""
     analyses: dict = {}
     out = []
-    for k, picture in enumerate(job.pictures()):
-        names = picture_names(job, k)
-        ds = drives_io.drives(picture.stem_bends(), song, fps=job.fps, n_frames=n, names=names, analyses=analyses)
-        for bend, drive, nm in zip(picture.stem_bends(), ds, names):
-            _try_bend(bend.chain(), bend, drive, picture.generation.size, nm)
+    for k, panel in enumerate(job.as_panels()):
+        names = panel_names(job, k)
+        ds = drives_io.drives(panel.stem_bends(), song, fps=job.fps, n_frames=n, names=names, analyses=analyses)
+        for bend, drive, nm in zip(panel.stem_bends(), ds, names):
+            _try_bend(bend.chain(), bend, drive, panel.generation.size, nm)
         out.append(ds)
     return out
 
@@ -187,15 +187,8 @@ def bend_channels(pipe: Pipeline, bends: list, drives: list[Drive], names: list[
     g = pipe.generation
     labels = [nm.label for nm in names]
     chosen = [parse_channels(b.channels, f"{label}channels") for b, label in zip(bends, labels)]
-    counter = None
-
-    def calibrating(done: int, total: int) -> None:
-        nonlocal counter
-        counter = counter or Counter(report, "calibrating channels", total, unit="step")
-        counter.add()
-
     shapes, picked = pick_channels(pipe.model, [(b.site, c) for b, c in zip(bends, chosen)], size=g.size, seed=g.seed,
-                                   prompt=g.first_prompt, labels=labels, report=calibrating)
+                                   prompt=g.first_prompt, labels=labels, report=steps(report, "calibrating channels"))
     for bend, idx, drive, label in zip(bends, picked, drives, labels):
         chain = bend.chain()
         shape = shapes[bend.site]
@@ -207,14 +200,14 @@ def bend_channels(pipe: Pipeline, bends: list, drives: list[Drive], names: list[
     return [None if idx is None else torch.as_tensor(idx, dtype=torch.long) for idx in picked]
 
 
-def picture_frames(picture: Panel, model: StableDiffusion, drives: list[Drive], *, n_frames: int, fps: float,
+def panel_frames(panel: Panel, model: StableDiffusion, drives: list[Drive], *, n_frames: int, fps: float,
                    batch: int = 1, indices: list[int] | None = None, names: list[Names] | None = None,
                    report: Report = silent) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, uint8 (H, W, 3)) for the frames of ``picture``: all ``n_frames`` in order, or those of
+    """(index, uint8 (H, W, 3)) for the frames of ``panel``: all ``n_frames`` in order, or those of
     ``indices``, ``batch`` per UNet call. ``drives``: one per bend, over the whole song."""
-    bends = picture.stem_bends()
+    bends = panel.stem_bends()
     names = names or [Names(f"bends[{i}].") for i in range(len(bends))]
-    pipe = Pipeline(model, picture.generation, n_frames=n_frames, fps=fps)
+    pipe = Pipeline(model, panel.generation, n_frames=n_frames, fps=fps)
     channels = bend_channels(pipe, bends, drives, names, report)
     chains = [b.chain() for b in bends]
     todo = list(range(n_frames)) if indices is None else list(indices)
@@ -226,7 +219,7 @@ def picture_frames(picture: Panel, model: StableDiffusion, drives: list[Drive], 
             r = None if chain.param_shape is None else torch.as_tensor(drive.r[rows])
             active = None if drive.active is None else torch.as_tensor(drive.active[rows])
             bb = BatchBend(chain, r, len(idx), pipe.streams(idx, 1 + i), active, chans)
-            placed.append(PlacedBend(bb, bend.site, bend.steps_bent(picture.generation.steps)))
+            placed.append(PlacedBend(bb, bend.site, bend.steps_bent(panel.generation.steps)))
         yield from zip(idx.tolist(), pipe.frames(idx, placed))
 
 
@@ -242,7 +235,7 @@ def excerpt_frames(job: RenderJob, n: int) -> tuple[int, int]:
 
 def encode(job: RenderJob, stores: list[FrameStore], song: Audio, excerpt: tuple[int, int], *, n_frames: int,
            report: Report = silent) -> None:
-    """The video of the excerpt's frames (the stores' pictures side by side) with its audio."""
+    """The video of the excerpt's frames (the stores' panels side by side) with its audio."""
     from ..output.video import VideoWriter
     from ..paths import make_folder
 

@@ -12,7 +12,6 @@ from .. import __version__
 from ..audio.drives import Drive
 from ..audio.io import Audio
 from ..settings import Bend, Panel, RenderJob
-from ..settings.bend import LATENT
 from ..settings.scene import to_mapping
 
 
@@ -21,31 +20,31 @@ def settings_record(job: RenderJob) -> dict:
     return to_mapping(job, defaults=True)
 
 
-def bend_records(picture: Panel, drives: list[Drive]) -> list[dict]:
-    """What the sidecar says of each bend: its settings and its driver's values per frame."""
+def bend_records(panel: Panel, drives: list[Drive]) -> list[dict]:
+    """What the sidecar says of each bend: every setting, as it acted (the chain and channels as
+    parsed, the range mapped onto, the steps it bent: before these for the latent, while these
+    ran for a UNet module, None for a decoder module), and its driver's values per frame."""
     from ..generation.channels import parse_channels
 
-    steps = picture.generation.steps
-    return [{
-        "op": str(bend.chain()), "site": bend.site, "channels": str(parse_channels(bend.channels)),
-        # latent: bent before each of these steps; UNet sites: while these steps run; VAE sites: at decode time
-        ("steps_bent" if bend.site == LATENT else "steps_active"):
-            None if bend.steps_bent(steps) is None else list(bend.steps_bent(steps)),
-        "feature": bend.feature,
-        "stem": bend.stem, "smooth": bend.smooth, "curve": bend.curve, "invert": bend.invert,
-        "constant": bend.constant, "keyframes": bend.keyframes, "window": bend.window,
-        "range": bend.param_range(),
-        "frames": {
-            "feature": drive.feature.tolist(),
-            "smoothed": None if drive.smoothed is None else drive.smoothed.tolist(),
-            "r": drive.r.tolist(),
-            "active": None if drive.active is None else drive.active.tolist(),
-        },
-    } for bend, drive in zip(picture.stem_bends(), drives)]
+    records = []
+    for bend, drive in zip(panel.stem_bends(), drives):
+        bent = bend.steps_bent(panel.generation.steps)
+        records.append({
+            **to_mapping(bend, defaults=True),
+            "op": str(bend.chain()), "channels": str(parse_channels(bend.channels)),
+            "range": bend.param_range(), "steps_bent": None if bent is None else list(bent),
+            "frames": {
+                "feature": drive.feature.tolist(),
+                "smoothed": None if drive.smoothed is None else drive.smoothed.tolist(),
+                "r": drive.r.tolist(),
+                "active": None if drive.active is None else drive.active.tolist(),
+            },
+        })
+    return records
 
 
 def sidecar(job: RenderJob, *, model: dict | None, song: Audio, n_frames: int, excerpt: tuple[int, int],
-            pictures: list[Panel], drives: list[list[Drive]]) -> dict:
+            panels: list[Panel], drives: list[list[Drive]]) -> dict:
     """The whole record of a render: settings, versions, model, audio, video, every bend's values."""
     import diffusers
     import torch
@@ -60,25 +59,25 @@ def sidecar(job: RenderJob, *, model: dict | None, song: Audio, n_frames: int, e
         "audio": {"path": str(song.path), "sample_rate": song.sr, "channels": song.samples.shape[0],
                   "duration_s": song.duration},
         "video": {"n_frames": excerpt[1] - excerpt[0], "first_frame": excerpt[0], "song_frames": n_frames,
-                  "fps": job.fps, "width": job.generation.size[0] * len(pictures), "height": job.generation.size[1]},
+                  "fps": job.fps, "width": job.generation.size[0] * len(panels), "height": job.generation.size[1]},
         "time_s": (np.arange(n_frames) / job.fps).tolist(),
-        "bends": bend_records(pictures[0], drives[0]),
+        "bends": bend_records(panels[0], drives[0]),
     }
     if job.panels:
         record["panels"] = [{"settings": to_mapping(p.generation, defaults=True), "stem": p.stem,
-                             "bends": bend_records(p, d)} for p, d in zip(pictures, drives)]
+                             "bends": bend_records(p, d)} for p, d in zip(panels, drives)]
     return record
 
 
-def plot_drives(pictures: list[Panel], drives: list[list[Drive]], path: Path, *, fps: float, title: str) -> Path:
+def plot_drives(panels: list[Panel], drives: list[list[Drive]], path: Path, *, fps: float, title: str) -> Path:
     """One row per bend (of every panel): its driver, raw and as smoothed (what was mapped onto r)."""
     from ..output.plots import plot_features
 
     rows = []
-    for k, (picture, ds) in enumerate(zip(pictures, drives)):
-        for bend, drive in zip(picture.stem_bends(), ds):
+    for k, (panel, ds) in enumerate(zip(panels, drives)):
+        for bend, drive in zip(panel.stem_bends(), ds):
             label, raw, smoothed = _row(bend, drive)
-            rows.append((f"panel {k}: {label}" if len(pictures) > 1 else label, raw, smoothed))
+            rows.append((f"panel {k}: {label}" if len(panels) > 1 else label, raw, smoothed))
     return plot_features(path, rows, fps=fps, title=title)
 
 

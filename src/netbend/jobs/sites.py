@@ -8,12 +8,13 @@ from ..errors import NetbendError
 from ..generation import channels as channels_io, models, sites
 from ..generation.bending import LATENT
 from ..settings import SitesJob
-from .events import Counter, Report, silent
+from .events import Report, Stage, silent, steps
 
 
 def run_sites(job: SitesJob, *, report: Report = silent) -> str:
     """The sites as a table (and with ``clusters``, the cluster sizes; previews are saved); a text to print."""
     job.check()
+    report(Stage(f"loading model {job.model}"))
     model = models.load(job.model, device=job.device)
     for name in job.network_sites() or []:
         sites.module(model, name)  # an unknown name fails here, with suggestions
@@ -27,15 +28,8 @@ def run_sites(job: SitesJob, *, report: Report = silent) -> str:
         raise NetbendError(f"site {few[0]} has {shapes[few[0]][0]} channels, too few for {job.clusters} clusters")
     # listing all: sites with too few channels (and the latent) show '-'
     wanted = [n for n, shape in shapes.items() if n != LATENT and shape[0] >= job.clusters]
-    counter: Counter | None = None
-
-    def calibrating(done: int, total: int) -> None:
-        nonlocal counter
-        counter = counter or Counter(report, "calibrating channels", total, unit="step")
-        counter.add()
-
     clusters = channels_io.calibrate(model, wanted, job.clusters, prompt=job.prompt, size=job.size, seed=job.seed,
-                                     report=calibrating)
+                                     report=steps(report, "calibrating channels"))
     from ..output.figures import plot_clusters
 
     paths = plot_clusters(clusters, Path(job.preview))

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from ..audio.mapping import CURVES
 from ..errors import NetbendError
 from ..parsing import parse_number
-from .declare import Names, check_fields, pair_of, setting
+from .declare import Names, check_fields, finite, pair_of, setting
 
 if TYPE_CHECKING:
     from ..operators import Chain
 
-LATENT = "latent"  # = netbend.generation.bending.LATENT, without importing torch here
+LATENT = "latent"  # the site of the paper's bends: the latent between denoising steps
 
 
 def _check_op(text: str, label: str) -> None:
@@ -56,6 +56,8 @@ def _check_keyframes(value: list[tuple[float, float]], label: str) -> None:
     times = [t for t, _ in value]
     if not times or any(b <= a for a, b in zip(times, times[1:])):
         raise NetbendError(f"{label} must be (seconds, value) points with increasing times")
+    if not all(math.isfinite(v) for point in value for v in point):
+        raise NetbendError(f"{label} must be finite numbers, got {[list(p) for p in value]}")
 
 
 def _check_window(value: tuple[float, float], label: str) -> None:
@@ -98,7 +100,7 @@ class Bend:
              "rotations); write --range=-1:1 when LO is negative")
     curve: str = setting("linear", choices=CURVES, help="shape of the mapping from feature to parameter")
     invert: bool = setting(False, help="map the feature's largest value to the range's low end")
-    constant: float | None = setting(None, flag=None, help="or drive the parameter with this constant")
+    constant: float | None = setting(None, flag=None, check=finite, help="or drive the parameter with this constant")
     keyframes: list[tuple[float, float]] | None = setting(
         None, flag=None, check=_check_keyframes,
         help="or with these (seconds, value) points, linear between them and held outside")

@@ -18,6 +18,12 @@ def parse_names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _check_features(text: str, label: str) -> None:
+    from ..audio import features
+
+    features.parse_list(text)  # its errors name the feature
+
+
 def _check_sites(names: list[str], label: str) -> None:
     from ..generation.sites import kind
 
@@ -31,7 +37,7 @@ class FeaturesJob:
 
     audio: str | None = setting(None, flag="audio", help="audio file")
     list_features: bool = setting(False, flag="--list", help="list the features and their options")
-    feature: str = setting("rms", help="comma-separated features")
+    feature: str = setting("rms", check=_check_features, help="comma-separated features")
     fps: float = same_as(RenderJob, "fps", help="video frame rate")
     smooth: str | None = same_as(Bend, "smooth")
     stem: str | None = same_as(Bend, "stem", help="read the features from this file instead")
@@ -40,12 +46,11 @@ class FeaturesJob:
     smoothed: bool = setting(False, help="CSV holds smoothed values instead of raw ones")
 
     def check(self) -> None:
-        from ..audio import features, smoothing
+        from ..audio import smoothing
 
         check_fields(self, Names())
         if not self.audio:
             raise NetbendError("give an AUDIO file (or --list)")
-        features.parse_list(self.feature)
         if self.smoothed and not smoothing.parse(self.smooth):
             raise NetbendError("--smoothed writes smoothed values: give --smooth too")
         if self.plot and Path(self.plot).suffix.lower() != ".png":
@@ -86,9 +91,26 @@ def _check_track(value: float, label: str) -> None:
 
 @dataclass(frozen=True)
 class DemoJob:
-    """The built-in demo: a synthesized track rendered like a song (the rest is a render's settings)."""
+    """The built-in demo: a synthesized track rendered like a song, with a render's settings
+    over `DEMO_DEFAULTS` and `demo_defaults`."""
 
-    duration: float = setting(8.0, check=_check_track, help="length of the synthesized track in seconds")
+    track_seconds: float = setting(8.0, flag="--duration", check=_check_track,
+                                   help="length of the synthesized track in seconds")
 
     def check(self) -> None:
         check_fields(self, Names())
+
+
+DEMO_DEFAULTS = {"model": "tiny", "op": "rotate_r1"}  # what the demo renders unless told otherwise
+
+
+def demo_defaults(model: str) -> dict[str, object]:
+    """Steps and size: small for the tiny model (a CPU renders them in about a minute), usual otherwise."""
+    return {"steps": 8, "size": (256, 256)} if model == "tiny" else {"steps": 25, "size": (512, 512)}
+
+
+def demo_help() -> dict[str, str]:
+    """The demo's defaults as the help shows them."""
+    tiny, other = demo_defaults("tiny"), demo_defaults("")
+    return {**DEMO_DEFAULTS, "steps": f"{tiny['steps']} for the tiny model, {other['steps']} otherwise",
+            "size": "{}x{} for the tiny model, {}x{} otherwise".format(*tiny["size"], *other["size"])}

@@ -16,6 +16,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, Field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import NetbendError
@@ -32,7 +33,8 @@ def setting(default: Any = MISSING, *, help: str, flag: str | tuple[str, ...] | 
 
     help : one line for ``--help``, the studio's form and the docs
     flag : the command-line flag(s); None: not a flag (scene files only); AUTO: ``--name``
-    parse : how the flag's text becomes the value (argparse ``type``); default: by the field's type
+    parse : how the flag's text becomes the value, raising ValueError (or `NetbendError`) for text it
+        cannot read; default: by the field's type
     choices : the allowed values (read from a registry), checked by `check_fields`
     check : ``check(value, label)`` for anything else
     frames : whether the value decides the frames' pixels (part of the frame-store key);
@@ -144,17 +146,18 @@ def check_fields(obj: Any, names: Names) -> None:
         label = names(f)
         choices = f.metadata.get("choices")
         if choices and value is not None and value not in choices:
-            raise NetbendError(choice_message(label, value, choices))
+            raise NetbendError(choice_message(label, value, choices, f.name))
         check = f.metadata.get("check")
         if check is not None and value is not None:
             check(value, label)
 
 
-def choice_message(label: str, value: Any, choices: Sequence[str]) -> str:
+def choice_message(label: str, value: Any, choices: Sequence[str], name: str) -> str:
+    """``--curve must be linear, exp or log, got 'x'``; a long list: ``unknown scheduler 'x'; known schedulers: ...``."""
     if len(choices) <= 3:  # short lists read best in the sentence
         head = ", ".join(choices[:-1])
         return f"{label} must be {head + ' or ' if head else ''}{choices[-1]}, got {value!r}"
-    return f"unknown {label.removeprefix('--')} {value!r}; known: {', '.join(choices)}"
+    return f"unknown {label.removeprefix('--')} {value!r}; known {name}s: {', '.join(choices)}"
 
 
 def at_least(low: int) -> Check:
@@ -175,20 +178,27 @@ def seed_range(value: int, label: str) -> None:
 
 
 def pair_of(read: Callable[[str], Any], example: str) -> Callable[[str], tuple]:
-    """A flag's ``A:B``, each part read by ``read`` (ValueError -> argparse's message)."""
+    """A flag's ``A:B``, each part read by ``read``; a ValueError saying what was expected otherwise."""
 
     def parse(text: str) -> tuple:
-        import argparse
-
         a, sep, b = text.partition(":")
         try:
             if not sep:
                 raise ValueError
             return read(a), read(b)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {example}, got {text!r}") from None
+            raise ValueError(f"expected {example}, got {text!r}") from None
 
     return parse
+
+
+def resolve_path(value: Any, kind: bool | str | None, base: Path | None) -> Any:
+    """A value declared a path (``kind`` True), or a path where it exists (``"exists"``: a local
+    model, not a hub id), made absolute from ``base`` (None: the working folder); else unchanged."""
+    if not kind or not isinstance(value, str):
+        return value
+    path = (base if base is not None else Path.cwd()) / Path(value).expanduser()
+    return str(path) if kind is True or path.exists() else value
 
 
 # -- the frame-store key ----------------------------------------------------------------------

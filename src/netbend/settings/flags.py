@@ -1,7 +1,9 @@
 """The command line's flags, made from the settings' declarations.
 
 Flags have no argparse default (``SUPPRESS``): the parsed namespace holds exactly the flags
-given, which a command lays over its defaults, or over a scene file's settings.
+given, which a command lays over its defaults, or over a scene file's settings. Each flag's
+destination is ``Class.field`` of the class that declares it, so that two commands' settings
+never mix however their fields are named.
 """
 
 from __future__ import annotations
@@ -9,74 +11,84 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import NetbendError
 from .bend import Bend
-from .declare import default_of, flag_of, flat_fields, nested, optional_type
+from .declare import default_of, flag_of, flat_fields, nested, optional_type, resolve_path
 from .render import RenderJob
-from .scene import SCENE_SUFFIXES, absolute, from_mapping, load
+from .scene import SCENE_SUFFIXES, from_mapping, load
 
 
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: tuple[str, ...] = (),
+def add_flags(parser: argparse.ArgumentParser, cls: type, *, group: str | None = None, skip: tuple[str, ...] = (),
               defaults: dict[str, Any] | None = None, required: tuple[str, ...] = (), inner: bool = True) -> None:
     """A flag (or positional argument) for every setting of ``cls`` that declares one, less ``skip``
-    (and less the nested settings' with ``inner=False``). ``defaults``: the command's own
-    defaults, as shown in the help (the value, or a text saying it)."""
+    (and less the nested settings' with ``inner=False``), in the help ``group``. ``defaults``:
+    the command's own defaults, as the help shows them (the value, or a text saying it)."""
     defaults = defaults or {}
-    hints = {**{n: t for inner in nested(cls).values() for n, t in typing.get_type_hints(inner).items()},
-             **typing.get_type_hints(cls)}
+    target = parser.add_argument_group(group) if group else parser
+    owners = {None: cls, **nested(cls)}
+    hints = {n: t for c in owners.values() for n, t in typing.get_type_hints(c).items()}
     for owner, f in flat_fields(cls):
         flag = f.metadata.get("flag")
         if flag is None or f.name in skip or (owner is not None and not inner):
             continue
         tp, optional = optional_type(hints[f.name])
-        default = defaults.get(f.name, default_of(f))
-        help_text = f.metadata["help"] + _choices(f) + _default(default)
+        dest = f"{owners[owner].__name__}.{f.name}"
+        help_text = f.metadata["help"] + _default(defaults.get(f.name, default_of(f)))
         names = flag if isinstance(flag, tuple) else (flag_of(f),)
-        if not names[0].startswith("-"):  # a positional argument
-            parser.add_argument(f.name, help=help_text, nargs="?" if optional else None,
+        if not names[0].startswith("-"):  # a positional argument, outside the groups
+            parser.add_argument(dest, metavar=f.name, help=help_text, nargs="?" if optional else None,
                                 default=argparse.SUPPRESS if optional else None)
             continue
-        kw: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        choices = f.metadata.get("choices")
+        kw: dict[str, Any] = dict(dest=dest, default=argparse.SUPPRESS, help=help_text, required=f.name in required)
         if tp is bool:
             kw["action"] = "store_true"
         else:
-            kw.update(type=f.metadata.get("parse") or _reader(tp), metavar=f.metadata.get("metavar"))
-        if f.name in required:
-            kw["required"] = True
-        parser.add_argument(*names, **kw)
+            kw["type"] = _reading(names[-1], f.metadata.get("parse") or (tp if tp in (int, float) else str))
+            kw["metavar"] = "{" + ",".join(choices) + "}" if choices else f.metadata.get("metavar") or f.name.upper()
+        target.add_argument(*names, **kw)
 
 
-def _reader(tp: Any) -> Any:
-    return tp if tp in (int, float, str) else str  # values that are not numbers or text declare a parse
+def _reading(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse: text it cannot read is a one-line `NetbendError` naming the flag."""
+    kinds = {int: "an integer", float: "a number"}
 
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise NetbendError(f"{flag} must be {kinds[parse]}, got {text!r}" if parse in kinds
+                               else f"{flag}: {e}") from None
 
-def _choices(f: dataclasses.Field) -> str:
-    choices = f.metadata.get("choices")
-    return f" ({', '.join(choices)})" if choices else ""
+    return read
 
 
 def _default(value: Any) -> str:
-    if value is dataclasses.MISSING or value is None or value is False or value == []:
+    if value is dataclasses.MISSING or value is None or value is False or value == "" or value == []:
         return ""
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
         value = f"{value[0]}x{value[1]}"
-    return f" (default: {value!r})" if value == "" else f" (default: {value})".replace("%", "%%")
+    return f" (default: {value})".replace("%", "%%")
 
 
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The settings of ``cls`` (nested ones included) that the command line gave."""
-    names = {f.name for _, f in flat_fields(cls)}
-    return {k: v for k, v in vars(args).items() if k in names}
+    """The settings of ``cls`` (nested ones included) that the command line gave, by name."""
+    owners = {cls, *nested(cls).values()}
+    out = {}
+    for dest, value in vars(args).items():
+        owner, _, name = dest.partition(".")
+        if name and owner in {c.__name__ for c in owners}:
+            out[name] = value
+    return out
 
 
 def render_job(args: argparse.Namespace) -> RenderJob:
     """The render job the flags describe: the flags alone, or a scene file with the flags given
     laid over it; the bend flags (``--op`` ...) make one bend, placed before a scene's bends."""
     data, bend = given(args, RenderJob), given(args, Bend)
-    scene = Path(data.get("audio", "")).suffix.lower() in SCENE_SUFFIXES
+    scene = str(data.get("audio", "")).lower().endswith(SCENE_SUFFIXES)
     if bend and "op" not in bend:
         named = ", ".join("--" + k.replace("_", "-") for k in bend)
         raise NetbendError(f"{named} configure{'s' if len(bend) == 1 else ''} the flags' bend: give --op too"
@@ -86,14 +98,8 @@ def render_job(args: argparse.Namespace) -> RenderJob:
         if "output" not in data:
             raise NetbendError("give -o/--output (or render a scene file that names its output)")
         return from_mapping(RenderJob, {**data, "bends": flag_bend})
-    scene_path = data.pop("audio")
-    overrides = to_absolute(data)
-    job = load(scene_path, overrides)
-    return dataclasses.replace(job, bends=[absolute(b) for b in flag_bend] + list(job.bends)) if flag_bend else job
-
-
-def to_absolute(data: dict[str, Any]) -> dict[str, Any]:
-    """Flat settings with their paths made absolute, to lay over a scene read from elsewhere."""
+    path = data.pop("audio")
     paths = {f.name: f.metadata.get("path") for _, f in flat_fields(RenderJob)}
-    return {k: str(Path(v).expanduser().absolute()) if paths.get(k) and isinstance(v, str)
-            and (paths[k] is True or Path(v).expanduser().exists()) else v for k, v in data.items()}
+    overrides = {k: resolve_path(v, paths.get(k), None) for k, v in data.items()}  # the flags' paths are the shell's
+    return load(path, overrides, first_bends=[dataclasses.replace(b, stem=resolve_path(b.stem, True, None))
+                                              for b in flag_bend])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import re
 from dataclasses import dataclass
 
 from ..errors import NetbendError
@@ -19,7 +19,7 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         return int(w), int(h or w)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {text!r}") from None
+        raise ValueError(f"expected WxH such as 512x512, got {text!r}") from None
 
 
 def read_schedule(path: str) -> str:
@@ -55,9 +55,10 @@ def _device_kind(name: str) -> str:
 
 
 def _check_device(name: str, label: str) -> None:
-    from ..generation.models import pick_device
-
-    pick_device(name)  # an unknown or absent device fails before any work
+    # the name only: a scene for a GPU may be written on a laptop; whether the device is there
+    # is known where the model loads (`netbend.generation.models.pick_device`)
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise NetbendError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,13 @@ class Generation:
         help="prompt schedule: lines 'M:SS : prompt', embeddings interpolated between them (replaces --prompt); "
              "in a scene, the schedule's text")
     interpolation: str = setting("lerp", choices=MODES, panel=True,
-                                 help="between scheduled prompts (lerp is the paper's)")
+                                 help="between scheduled prompts (lerp: linear, as the paper; slerp: spherical)")
     negative_prompt: str = setting("", panel=True, help="negative prompt for classifier-free guidance")
     model: str = setting(DEFAULT_MODEL, panel=True, path="exists",
                          help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, or 'tiny' "
                               "(built-in offline test model)")
     scheduler: str = setting("ddim", choices=tuple(SCHEDULERS), panel=True,
-                             help="sampler (ddim, eta = 0, is the paper's)")
+                             help="sampler (ddim, eta = 0, is the paper's); dpmpp is DPM++ 2M")
     steps: int = setting(50, check=at_least(1), panel=True, help="denoising steps")  # the paper: DDIM, 50 steps
     guidance: float = setting(7.5, check=check_guidance, panel=True,
                               help="classifier-free guidance scale; <= 1 turns it off (one UNet pass per step)")

@@ -203,6 +203,8 @@ class GridJob:
                                                               "float rounding")
     overwrite: bool = same_as(RenderJob, "overwrite", help="replace an existing grid and its cells")
 
+    IGNORED = ("prompts", "interpolation", "walk")  # generation settings that mean nothing for one image
+
     @property
     def folder(self) -> Path:
         """Where each cell is saved as ``layer{L}_{row}.png``."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import NetbendError
 from ..paths import check_output
 from .bend import Bend
-from .declare import Names, at_least, check_fields, fields_of, seed_range, setting
+from .declare import Names, at_least, check_fields, fields_of, flat_fields, seed_range, setting
 from .generation import Generation
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -51,12 +51,17 @@ def _check_seeds(values: list[int], label: str) -> None:
 
 @dataclass(frozen=True)
 class Panel:
-    """One picture of a video made of several side by side (the paper's four-panel piece):
-    its own generation and bends; ``stem`` drives every bend that names no stem of its own."""
+    """One picture of a video made of several side by side (the paper's four-panel piece).
 
-    generation: Generation
-    bends: list[Bend]
-    stem: str | None = None
+    In a scene, a panel sets only what differs from the video's settings (those of the
+    generation declared ``panel``, its ``bends`` and a ``stem``); loaded, it is complete.
+    """
+
+    generation: Generation = field(default_factory=Generation)
+    bends: list[Bend] = setting(flag=None, default_factory=list, frames=False,
+                                help="this panel's bends (default: the video's)")
+    stem: str | None = setting(None, flag=None, path=True, frames=False,
+                               help="an audio file driving every bend of this panel that reads no stem of its own")
 
     def stem_bends(self) -> list[Bend]:
         """The bends as they act: the panel's stem where a bend reads no stem of its own."""
@@ -70,8 +75,9 @@ class Panel:
             bend.check(self.generation.steps, bn)
 
 
-# the generation settings that may differ between the panels of one video
-PANEL_KEYS = tuple(name for name, f in fields_of(Generation).items() if f.metadata["panel"]) + ("bends", "stem")
+# what may differ between the panels of one video: the generation's settings declared so, and the panel's own
+PANEL_KEYS = (tuple(name for name, f in fields_of(Generation).items() if f.metadata["panel"])
+              + tuple(f.name for owner, f in flat_fields(Panel) if owner is None))
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,8 @@ class RenderJob:
     overwrite: bool = setting(False, frames=False, scene=False,
                               help="replace an existing output (and kept frames made with other settings)")
 
-    def pictures(self) -> list[Panel]:
-        """What is tiled side by side: the panels, or the one picture of the job itself."""
+    def as_panels(self) -> list[Panel]:
+        """What is tiled side by side: the panels, or the job itself as its one panel."""
         return list(self.panels) or [Panel(self.generation, list(self.bends))]
 
     def bend_names(self, prefix: str = "") -> list[Names]:
@@ -133,10 +139,12 @@ class RenderJob:
         from ..audio import check_path
 
         check_path(self.audio)  # the first thing a newcomer gets wrong; cheaper to say before anything else
-        for stem in sorted({b.stem for p in self.pictures() for b in p.stem_bends() if b.stem}):
+        stems = {b.stem for p in self.as_panels() for b in p.stem_bends() if b.stem} | {p.stem for p in self.panels}
+        for stem in sorted(s for s in stems if s):
             check_path(stem)
         check_fields(self, Names())
-        Panel(self.generation, self.bends).check(Names(), self.bend_names())
+        for bend, names in zip(self.bends, self.bend_names()):
+            bend.check(self.generation.steps, names)
         for i, panel in enumerate(self.panels):  # every panel, before the first one renders
             if panel.generation.size != self.generation.size or panel.generation.device != self.generation.device:
                 raise NetbendError(f"panels[{i}]: size and device cannot differ between panels")

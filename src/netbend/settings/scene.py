@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetbendError
-from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain
+from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain, resolve_path
 from .render import PANEL_KEYS, Panel, RenderJob
 
 T = typing.TypeVar("T")
@@ -64,9 +64,8 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
         if key == "panels":
             continue  # resolved once the job's own generation and bends are known
         value = coerce(hints[key], value, f"{where}{key}", base=base)
-        if base is not None and value is not None and f.metadata.get("path"):
-            local = base / Path(value).expanduser()
-            value = str(local) if f.metadata["path"] is True or local.exists() else value
+        if base is not None:
+            value = resolve_path(value, f.metadata.get("path"), base)
         values[owner][key] = value
     kwargs = values[None]
     for owner, inner in nested(cls).items():
@@ -92,15 +91,10 @@ def _panels(job: RenderJob, data: Any, where: str, base: Path | None) -> list[Pa
         bad = [k for k in p if k not in PANEL_KEYS]
         if bad:
             raise NetbendError(f"{at}{bad[0]} cannot differ between panels; a panel may set {', '.join(PANEL_KEYS)}")
-        own = dict(p)
-        stem = own.pop("stem", None)
-        if stem is not None:
-            stem = coerce(str, stem, f"{at}stem")
-            stem = str(base / Path(stem).expanduser()) if base is not None else stem
-        panel = from_mapping(RenderJob, {"audio": ".", "output": ".", **own}, where=at, base=base)
-        changed = {k: getattr(panel.generation, k) for k in own if k != "bends"}
-        out.append(Panel(dataclasses.replace(job.generation, **changed),
-                         panel.bends if "bends" in own else list(job.bends), stem))
+        own = from_mapping(Panel, p, where=at, base=base)
+        generation = dataclasses.replace(job.generation, **{k: getattr(own.generation, k) for k in p
+                                                            if k in fields_of(type(job.generation))})
+        out.append(Panel(generation, own.bends if "bends" in p else list(job.bends), own.stem))
     return out
 
 
@@ -197,15 +191,12 @@ def absolute(obj: T) -> T:
     changes = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        kind = f.metadata.get("path")
-        if isinstance(value, str) and kind and (kind is True or Path(value).expanduser().exists()):
-            changes[f.name] = str(Path(value).expanduser().absolute())
-        elif dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value):
             changes[f.name] = absolute(value)
         elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
             changes[f.name] = [absolute(v) for v in value]
-    if isinstance(obj, Panel) and obj.stem:
-        changes["stem"] = str(Path(obj.stem).expanduser().absolute())
+        else:
+            changes[f.name] = resolve_path(value, f.metadata.get("path"), None)
     return dataclasses.replace(obj, **changes)
 
 
@@ -236,10 +227,11 @@ def _loader():
 SCENE_SUFFIXES = (".yaml", ".yml")
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> RenderJob:
+def load(path: str | Path, overrides: dict[str, Any] | None = None, first_bends: list | None = None) -> RenderJob:
     """Read a YAML scene; relative paths are taken from the scene file's folder. ``overrides``:
-    flat settings (the flags given with it) that replace the scene's top-level values before the
-    panels are resolved; their paths must be absolute or relative to the scene's folder."""
+    flat settings (the flags given with it) that replace the scene's top-level values, and
+    ``first_bends`` bends placed before the scene's, both before the panels take them; their
+    paths must be absolute (or relative to the scene's folder)."""
     import yaml
 
     path = Path(path)
@@ -250,8 +242,11 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> RenderJob
     except yaml.YAMLError as e:
         raise NetbendError(f"scene {path} is not valid YAML: {' '.join(str(e).split())}") from None
     data = data if data is not None else {}
-    if overrides and isinstance(data, dict):
-        data = {**data, **overrides}
+    if isinstance(data, dict):
+        data = {**data, **(overrides or {})}
+        scene_bends = data.get("bends") or []
+        if first_bends and isinstance(scene_bends, list):  # anything else: reported as the scene's error
+            data["bends"] = list(first_bends) + scene_bends
     return from_mapping(RenderJob, data, base=path.parent)
 
 
