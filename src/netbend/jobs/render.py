@@ -134,19 +134,11 @@ def _fill(store: FrameStore, job: RenderJob, k: int, drives: list[Drive], wanted
         report(Stage(f"loading model {panel.generation.model}"))
         loaded[which] = models.load_for(panel.generation)
     counter = Counter(report, task, len(wanted), done=len(wanted) - len(missing))
-    names = panel_names(job, k)
+    names = job.bend_names(k if job.panels else None)
     for i, frame in panel_frames(panel, loaded[which], drives, n_frames=n_frames, fps=job.fps, batch=job.batch,
                                  indices=missing, names=names, report=report):
         store.save(i, frame)  # on disk as soon as it is done: an interrupted render resumes here
         counter.add()
-
-
-def panel_names(job: RenderJob, k: int) -> list[Names]:
-    """How messages name the bends of panel ``k`` (a panel's own bends under ``panels[k].``)."""
-    panel = job.as_panels()[k]
-    if panel.bends == job.bends:
-        return job.bend_names()
-    return [Names(f"panels[{k}].bends[{i}].") for i in range(len(panel.bends))]
 
 
 def all_drives(job: RenderJob, song: Audio, n: int) -> list[list[Drive]]:
@@ -155,7 +147,7 @@ def all_drives(job: RenderJob, song: Audio, n: int) -> list[list[Drive]]:
     analyses: dict = {}
     out = []
     for k, panel in enumerate(job.as_panels()):
-        names = panel_names(job, k)
+        names = job.bend_names(k if job.panels else None)
         ds = drives_io.drives(panel.stem_bends(), song, fps=job.fps, n_frames=n, names=names, analyses=analyses)
         for bend, drive, nm in zip(panel.stem_bends(), ds, names):
             _try_bend(bend.chain(), bend, drive, panel.generation.size, nm)

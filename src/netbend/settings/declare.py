@@ -75,6 +75,12 @@ def nested(cls: type) -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if is_settings(hints[f.name])}
 
 
+def type_hints(cls: type) -> dict[str, Any]:
+    """The declared type of every field of ``cls`` and of its nested settings, by name."""
+    hints = {n: t for inner in nested(cls).values() for n, t in typing.get_type_hints(inner).items()}
+    return {**hints, **typing.get_type_hints(cls)}
+
+
 def flat_fields(cls: type) -> Iterator[tuple[str | None, Field]]:
     """(owner, field) for every setting of ``cls``, nested ones included (owner: the nesting
     field's name, None for ``cls``'s own); in declaration order, nested ones where they are.

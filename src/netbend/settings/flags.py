@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import typing
 from typing import Any, Callable
 
 from ..errors import NetbendError
 from .bend import Bend
-from .declare import default_of, flag_of, flat_fields, nested, optional_type, resolve_path
+from .declare import default_of, flag_of, flat_fields, nested, optional_type, resolve_path, type_hints
 from .render import RenderJob
 from .scene import SCENE_SUFFIXES, from_mapping, load
 
@@ -28,7 +27,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, group: str | None =
     defaults = defaults or {}
     target = parser.add_argument_group(group) if group else parser
     owners = {None: cls, **nested(cls)}
-    hints = {n: t for c in owners.values() for n, t in typing.get_type_hints(c).items()}
+    hints = type_hints(cls)
     for owner, f in flat_fields(cls):
         flag = f.metadata.get("flag")
         if flag is None or f.name in skip or (owner is not None and not inner):

@@ -75,6 +75,10 @@ class Panel:
             bend.check(self.generation.steps, bn)
 
 
+def _panel_bend_names(k: int, n: int) -> list[Names]:
+    return [Names(f"panels[{k}].bends[{i}].") for i in range(n)]
+
+
 # what may differ between the panels of one video: the generation's settings declared so, and the panel's own
 PANEL_KEYS = (tuple(name for name, f in fields_of(Generation).items() if f.metadata["panel"])
               + tuple(f.name for owner, f in flat_fields(Panel) if owner is None))
@@ -116,12 +120,13 @@ class RenderJob:
         """What is tiled side by side: the panels, or the job itself as its one panel."""
         return list(self.panels) or [Panel(self.generation, list(self.bends))]
 
-    def bend_names(self, prefix: str = "") -> list[Names]:
-        """How messages name each bend's keys: by their flags for the bend the flags gave,
-        ``bends[i].`` for a scene's, under ``prefix`` (``panels[k].``) within a panel."""
-        flagged = sum(b.by_flags for b in self.bends) if not prefix else 0
-        return [Names() if b.by_flags and not prefix else Names(f"{prefix}bends[{i - flagged}].")
-                for i, b in enumerate(self.bends)]
+    def bend_names(self, panel: int | None = None) -> list[Names]:
+        """How messages name the bends' keys: by their flags for the bend the flags gave,
+        ``bends[i].`` for a scene's; a panel's own bends (panel ``k``) ``panels[k].bends[i].``."""
+        if panel is not None and self.panels[panel].bends != self.bends:
+            return _panel_bend_names(panel, len(self.panels[panel].bends))
+        flagged = sum(b.by_flags for b in self.bends)
+        return [Names() if b.by_flags else Names(f"bends[{i - flagged}].") for i, b in enumerate(self.bends)]
 
     def videos(self) -> list[RenderJob]:
         """One job per video: per seed of ``seeds`` (OUTPUT_seedN, its own frames folder), or this one."""
@@ -148,7 +153,8 @@ class RenderJob:
         for i, panel in enumerate(self.panels):  # every panel, before the first one renders
             if panel.generation.size != self.generation.size or panel.generation.device != self.generation.device:
                 raise NetbendError(f"panels[{i}]: size and device cannot differ between panels")
-            panel.check(Names(f"panels[{i}]."), [Names(f"panels[{i}].bends[{j}].") for j in range(len(panel.bends))])
+            # every panel's bends, inherited ones too: its own steps may not fit them
+            panel.check(Names(f"panels[{i}]."), _panel_bend_names(i, len(panel.bends)))
         out = Path(self.output)
         check_output(out, overwrite=self.overwrite or bool(self.seeds))  # each seed's output: when it starts
         if out.suffix.lower() not in VIDEO_SUFFIXES:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetbendError
-from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain, resolve_path
+from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain, resolve_path, type_hints
 from .render import PANEL_KEYS, Panel, RenderJob
 
 T = typing.TypeVar("T")
@@ -56,8 +56,7 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
     unknown = [k for k in data if k not in flat]
     if unknown:
         raise NetbendError(f"unknown key {where}{unknown[0]!r}; known keys: {', '.join(flat)}")
-    hints = {**{n: t for inner in nested(cls).values() for n, t in typing.get_type_hints(inner).items()},
-             **typing.get_type_hints(cls)}
+    hints = type_hints(cls)
     values: dict[str | None, dict[str, Any]] = {None: {}, **{owner: {} for owner in nested(cls)}}
     for key, value in data.items():
         owner, f = flat[key]
