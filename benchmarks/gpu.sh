@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run ON the GPU machine, in one call: installs nothing from the net (wheels from .whl/, see
+# Run ON the GPU machine, in one call (under 10 minutes): installs nothing from the net (wheels from .whl/, see
 # gpu_wheels.sh), times the renderer on full-size random-weight SD 1.x, then runs the test
 # suite on CUDA in float16. Results go to $OUT (or benchmarks/out) for benchmarks/RESULTS.md.
 set -uo pipefail
@@ -12,8 +12,10 @@ if [ -d .whl ]; then
   export PYTHONPATH="/tmp/site:$PYTHONPATH"
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-(cd benchmarks && timeout 360 python3 render_speed.py --frames 8 --steps 50 --size 512 --batches 1,4) 2>&1 \
+(cd benchmarks && timeout 150 python3 pipelines_speed.py --size 512 --batches 1,8,16,32,64 --repeats 2) 2>&1 \
+  | grep -v "should be kept in float32" | tee "$OUT/pipelines_speed.md"
+(cd benchmarks && timeout 150 python3 render_speed.py --frames 8 --steps 50 --size 512 --batches 1,4) 2>&1 \
   | grep -v "should be kept in float32" | tee "$OUT/render_speed.md"
-(cd benchmarks && timeout 200 python3 grid_speed.py --model random-sd1 --size 512 --steps 25 --values 5) 2>&1 \
+(cd benchmarks && timeout 100 python3 grid_speed.py --model random-sd1 --size 512 --steps 25 --values 5) 2>&1 \
   | grep -v "should be kept in float32" | tee "$OUT/grid_speed.md"
 NETBEND_TEST_DEVICE=cuda timeout 180 python3 -m pytest -q -p no:cacheprovider -x tests 2>&1 | tail -40 | tee "$OUT/tests_cuda.txt"

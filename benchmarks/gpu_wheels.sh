@@ -8,5 +8,5 @@ grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 -d .whl \
-  diffusers==0.42.1 av==18.1.0 soundfile==0.14.0 cffi pycparser importlib_metadata
+  diffusers==0.42.1 peft==0.21.2 av==18.1.0 soundfile==0.14.0 cffi pycparser importlib_metadata
 du -sh .whl

@@ -53,6 +53,17 @@ def test_silence_gives_zeros_never_nan():
     assert np.all(m[20:] == 0) and np.all(np.abs(m[:19]).sum(axis=1) > 0)
 
 
+def test_flux_into_silence_is_the_change_as_in_the_paper():
+    # 20480 Hz at 20 fps: 1024-sample slices, a power of two, so the paper's spectrum needs no padding
+    sr = 20480
+    y = np.concatenate([sine(440, sr, 1.0), np.zeros(sr)])
+    flux = features.compute("flux", make(y, sr), 20)
+    last_sound = np.abs(np.fft.rfft(y[19 * 1024:20 * 1024])).sum()  # sum |a_t - a_(t-1)| with a_t = 0
+    np.testing.assert_allclose(flux[20], last_sound, rtol=1e-5)
+    assert np.all(flux[21:] == 0)  # silence after silence: no change
+    assert np.all(features.compute("centroid", make(y, sr), 20)[20:] == 0)  # other features stay 0 in silence
+
+
 def test_a_beat_on_a_frame_boundary_lights_one_frame():
     from netbend.audio.features import librosa_based
 
@@ -142,7 +153,7 @@ def test_option_limits():
         features.compute("bands:edges=0/1000/30000/40000", a, 20)
     with pytest.raises(NetbendError, match="beat: decay must be positive seconds, got 'abc'"):
         features.compute("beat:decay=abc", a, 20)
-    with pytest.raises(NetbendError, match="d=40 is more than the embedding's 8 dimensions"):
+    with pytest.raises(NetbendError, match="d=40 is more than the embedding.s 32 dimensions"):
         features.compute("encodec:model=tiny:d=40", make(sine(440, 24000, 1.0), 24000), 20)
 
 

@@ -76,7 +76,7 @@ def test_a_flag_bend_reaches_every_panel_of_a_scene(tmp_path, wav):
     clip = wav(0.3)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump({"audio": str(clip), "output": "p.mp4",
                                                      "panels": [{"seed": 1}, {"seed": 2, "bends": []}]}))
-    job = render_job(build_parser().parse_args(["render", str(tmp_path / "p.yaml"), "--op", "rotate_r1"]))
+    job, _ = render_job(build_parser().parse_args(["render", str(tmp_path / "p.yaml"), "--op", "rotate_r1"]))
     assert [[b.op for b in p.bends] for p in job.panels] == [["rotate_r1"], []]  # a panel's own bends stay its own
 
 

@@ -223,10 +223,12 @@ def test_any_point_wise_operator_can_be_restricted():
     assert torch.equal(m[m != x], (x * 10)[m != x])
 
 
-def test_add_gaussian_is_a_centred_round_bump():
+def test_add_gaussian_is_the_papers_normal_density():
     y = operators.get("add_gaussian")(torch.zeros(1, 2, 11, 11), 3.0)
-    assert y[0, :, 5, 5].tolist() == [3.0, 3.0]  # the centre of a -5..5 grid
-    torch.testing.assert_close(y[0, 0, 5, 5 + 1], torch.tensor(3.0 * math.exp(-1 / (2 * 1.5**2))))
+    # the paper's bump is the 2-D normal density of sigma 1.5: 1 / (2 pi 1.5^2) = 0.0707 at the centre
+    peak = 3.0 / (2 * math.pi * 2.25)
+    torch.testing.assert_close(y[0, :, 5, 5], torch.tensor([peak, peak]))  # the centre of a -5..5 grid
+    torch.testing.assert_close(y[0, 0, 5, 5 + 1], torch.tensor(peak * math.exp(-1 / (2 * 1.5**2))))
     assert torch.equal(y, y.flip(-1)) and torch.equal(y, y.flip(-2))
     wide = operators.get("add_gaussian")(torch.zeros(1, 1, 7, 11), 1.0)[0, 0]  # the same spacing on both axes
     torch.testing.assert_close(wide[3, 5 + 2], wide[3 + 2, 5])
@@ -235,8 +237,8 @@ def test_add_gaussian_is_a_centred_round_bump():
 def test_hadamard_matrices():
     x = tensor((2, 4, 8, 8), 6)
     paper = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=torch.float32)
-    torch.testing.assert_close(operators.get("hadamard", normalized=False)(x), torch.einsum("ck,bkhw->bchw", paper, x))
-    h = operators.get("hadamard")
+    torch.testing.assert_close(operators.get("hadamard")(x), torch.einsum("ck,bkhw->bchw", paper, x))  # the default
+    h = operators.get("hadamard", normalized=True)
     torch.testing.assert_close(h(h(x)), x, atol=1e-5, rtol=1e-5)  # normalised: orthogonal and symmetric
     torch.testing.assert_close(h(x).norm(dim=1), x.norm(dim=1))
     for axis in ("width", "height"):

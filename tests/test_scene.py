@@ -128,7 +128,7 @@ def test_dump_scene_then_render_gives_the_flags_frames(tmp_path, wav, tiny_model
     from netbend.cli import build_parser
     from netbend.settings.flags import render_job
 
-    from_flags = render_job(build_parser().parse_args(flags))
+    from_flags, _ = render_job(build_parser().parse_args(flags))
     assert np.array_equal(render_frames(loaded, tiny_model), render_frames(from_flags, tiny_model))
 
 

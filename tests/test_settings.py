@@ -25,7 +25,7 @@ def options_of(command: str) -> set[str]:
 @pytest.mark.parametrize("command, classes", [("render", (RenderJob, Bend)), ("grid", (GridJob,)), ("sites", (SitesJob,))])
 def test_every_declared_flag_is_on_its_command(command, classes):
     options = options_of(command)
-    skip = {"prompts", "interpolation", "walk"} if command == "grid" else set()  # not meaningful for one image
+    skip = set(GridJob.IGNORED) if command == "grid" else set()  # not meaningful for one image
     for cls in classes:
         for _, f in flat_fields(cls):
             flag = flag_of(f)

@@ -17,6 +17,7 @@ from .errors import NetbendError
 from .jobs.events import Event, Note, Stage
 from .settings import Bend, DemoJob, FeaturesJob, Generation, GridJob, RenderJob, SitesJob
 from .settings.commands import demo_help
+from .settings.presets import PresetChoice
 from .settings.flags import add_flags, given
 
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render_command(p: argparse.ArgumentParser) -> None:
+    add_flags(p, PresetChoice, group="generation")
     _render_flags(p, skip=(), defaults={"op": "no bend"})
     extra = p.add_argument_group("more")
     extra.add_argument("--dump-scene", metavar="FILE", help="write these settings as a YAML scene file and stop, "
@@ -46,12 +48,14 @@ def _render_command(p: argparse.ArgumentParser) -> None:
 
 
 def _demo_command(p: argparse.ArgumentParser) -> None:
+    add_flags(p, PresetChoice, group="generation", defaults={"preset": None})
     _render_flags(p, skip=("audio", "start", "duration", "frames_dir", "seeds"), defaults=demo_help())
     add_flags(p, DemoJob, group="demo")
 
 
 def _grid_command(p: argparse.ArgumentParser) -> None:
     add_flags(p, GridJob, group="grid", inner=False, required=("op", "output"))
+    add_flags(p, PresetChoice, group="generation")
     add_flags(p, Generation, group="generation", skip=GridJob.IGNORED)
     _quiet(p)
 
@@ -102,7 +106,9 @@ class Bars:
 def _render(args: argparse.Namespace, report: Bars) -> None:
     from .settings.flags import render_job
 
-    job = render_job(args)
+    job, notes = render_job(args)
+    for note in notes:
+        report(Note(note))
     if args.panel_stems or args.tile_panels:
         stems = [s.strip() for s in (args.panel_stems or "").split(",") if s.strip()]
         job = job.with_panels(stems, job.seeds or [])
@@ -130,7 +136,7 @@ def _demo(args: argparse.Namespace, report: Bars) -> None:
 
     _quiet_libraries()
     result, wav = demo(from_mapping(DemoJob, given(args, DemoJob)), given(args, RenderJob), given(args, Bend),
-                       report=report)
+                       preset=given(args, PresetChoice).get("preset"), report=report)
     print(f"wrote {result.video} ({result.n_frames} frames), {result.sidecar} and the track {wav}")
 
 
@@ -138,7 +144,14 @@ def _grid(args: argparse.Namespace, report: Bars) -> None:
     from .jobs.grid import render_grid
     from .settings.scene import from_mapping
 
-    job = from_mapping(GridJob, given(args, GridJob))
+    from .settings.presets import expand
+    from .settings.declare import flat_fields
+
+    data, notes = expand(given(args, PresetChoice).get("preset"), given(args, GridJob),
+                         keys=[f.name for _, f in flat_fields(GridJob) if f.name not in GridJob.IGNORED])
+    for note in notes:
+        report(Note(note))
+    job = from_mapping(GridJob, data)
     _quiet_libraries()
     g = render_grid(job, report=report)
     plural = lambda n, word: f"{n} {word}" + ("s" if n != 1 else "")  # noqa: E731
@@ -163,6 +176,12 @@ def _features(args: argparse.Namespace, report: Bars) -> None:
 
     job = from_mapping(FeaturesJob, given(args, FeaturesJob))
     print(describe_features() if job.list_features else run_features(job))
+
+
+def _presets(args: argparse.Namespace, report: Bars) -> None:
+    from .settings.presets import describe
+
+    print(describe(args.name))
 
 
 def _ops(args: argparse.Namespace, report: Bars) -> None:
@@ -196,6 +215,11 @@ COMMANDS = {  # name: (summary, description, flags, run)
               "Broad et al. clustered StyleGAN2's); the cluster sizes are listed and a preview of each cluster's mean "
               "feature map is saved per site. A render's --channels cluster:C/K matches them when model, size, seed "
               "and prompt match.", lambda p: add_flags(p, SitesJob), _sites),
+    "presets": ("list the presets (dafx, jaes, turbo) with their values",
+                "The presets: settings of the paper's two pipelines (DAFx 2024: DDIM 50 steps with guidance and the "
+                "full VAE; JAES 2025: LCM-LoRA, four chosen timesteps, one UNet pass per step, TAESD) and of SD-Turbo. "
+                "render, demo and grid take --preset NAME; flags and scene keys override its values.",
+                lambda p: p.add_argument("name", nargs="?", help="show this preset only"), _presets),
     "ops": ("list the operators, or show one with its options",
             "The operator registry: family, parameter, default range of the audio mapping, description. Chains: "
             "NAME[:key=value,...] | NAME ...", lambda p: p.add_argument("name", nargs="?", help="show this operator "

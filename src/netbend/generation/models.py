@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import NetbendError
+from ..errors import NetbendError, first_words
 from ..settings.generation import DEFAULT_MODEL, Generation
+
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
@@ -19,11 +20,13 @@ class StableDiffusion:
     """The parts of a Stable Diffusion 1.x/2.x model that netbend drives."""
 
     unet: Any  # diffusers UNet2DConditionModel
-    vae: Any  # diffusers AutoencoderKL
+    vae: Any  # the decoder in use: the model's AutoencoderKL, or an AutoencoderTiny (TAESD)
     text_encoder: Any  # transformers CLIPTextModel
     tokenizer: Any  # transformers CLIPTokenizer
     scheduler_config: dict  # the model's noise schedule; samplers are built from it
     source: str  # what the user asked for: "tiny", a hub id or a path
+    decoder: str = "vae"  # which decoder: vae (the model's own), taesd, a hub id or a path
+    loras: list[dict] = field(default_factory=list)  # the LoRAs fused into it: source, scale, layers
 
     @property
     def device(self) -> torch.device:
@@ -63,6 +66,9 @@ class StableDiffusion:
         return {
             "source": self.source,
             "unet_parameters": sum(p.numel() for p in self.unet.parameters()),
+            "decoder": {"source": self.decoder, "class": type(self.vae).__name__,
+                        "parameters": sum(p.numel() for p in self.vae.decoder.parameters())},
+            "loras": self.loras,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "scheduler_config": {k: v for k, v in self.scheduler_config.items() if not k.startswith("_")},
@@ -92,32 +98,43 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def key(generation: Generation) -> tuple:
     """What of a generation decides the model it needs: renders whose keys are equal share one."""
-    return generation.model, generation.device
+    g = generation
+    return g.model, g.device, g.decoder, tuple(g.loras)
 
 
 def load_for(generation: Generation) -> StableDiffusion:
-    """The model ``generation`` names, on its device."""
-    return load(generation.model, device=generation.device)
+    """The model ``generation`` names, with its decoder and LoRAs, on its device."""
+    g = generation
+    return load(g.model, device=g.device, decoder=g.decoder, loras=g.loras)
 
 
-def load(source: str = DEFAULT_MODEL, *, device: str = "auto") -> StableDiffusion:
-    """Load a model: ``"tiny"``, a Hugging Face id, a local diffusers folder, or one .safetensors/.ckpt file.
+def load(source: str = DEFAULT_MODEL, *, device: str = "auto", decoder: str = "vae",
+         loras: list[str] | tuple[str, ...] = ()) -> StableDiffusion:
+    """Load a model: ``"tiny"``, a Hugging Face id, a local diffusers folder, or one .safetensors/.ckpt file;
+    with the ``decoder`` (`netbend.generation.decoders`) and the ``loras`` fused (`netbend.generation.loras`).
 
     Runs in float16 on CUDA and float32 elsewhere. Never falls back to other weights: a
     model that cannot be found raises `NetbendError` saying what was tried.
     """
+    from . import decoders, loras as lora_io
+
     dev = pick_device(device)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    own = decoders.load_decoder(decoder, model=source, dtype=dtype)  # first: a missing one fails fast
     if source == "tiny":
         from . import tiny
 
         parts = tiny.build()
     else:
-        parts = _load_pipeline_parts(source, dtype)
+        parts = _load_pipeline_parts(source, dtype, vae=own)
+    if own is not None:
+        decoders.check_fits(own, parts["unet"], decoder)
+        parts["vae"] = own
     for key in ("unet", "vae", "text_encoder"):
         module = parts[key].to(dev)
         parts[key] = module if module.dtype == dtype else module.to(dtype)
-    return StableDiffusion(**parts, source=source)
+    records = lora_io.fuse(parts, list(loras), model=source)
+    return StableDiffusion(**parts, source=source, decoder=decoder, loras=records)
 
 
 def _looks_like_path(source: str) -> bool:
@@ -127,13 +144,8 @@ def _looks_like_path(source: str) -> bool:
     )
 
 
-def _first_words(text: str, limit: int = 160) -> str:
-    """The start of an error message, on one line, cut at a word."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
-
-
-def _load_pipeline_parts(source: str, dtype: torch.dtype) -> dict:
+def _load_pipeline_parts(source: str, dtype: torch.dtype, vae: Any = None) -> dict:
+    """The parts of the pipeline at ``source``; ``vae``: a decoder to use instead of its own (not loaded then)."""
     from diffusers import StableDiffusionPipeline
 
     path = Path(source).expanduser()
@@ -149,10 +161,11 @@ def _load_pipeline_parts(source: str, dtype: torch.dtype) -> dict:
     else:
         load, what = StableDiffusionPipeline.from_pretrained, f"Hugging Face model {source!r} (hub or local cache)"
     try:
+        own = {} if vae is None else {"vae": vae}
         pipe = load(str(path) if path.exists() else source, dtype=dtype, safety_checker=None,
-                    requires_safety_checker=False)
+                    requires_safety_checker=False, **own)
     except Exception as e:  # hub, file-format and config errors all mean "this model cannot be used"
-        reason = _first_words(str(e) or type(e).__name__)
+        reason = first_words(e)
         hint = ("download it where there is internet (`hf download ID --local-dir DIR`) and pass the folder,"
                 " or use --model tiny to try netbend offline")
         raise NetbendError(f"cannot load {what}: {reason} -- {hint}") from e

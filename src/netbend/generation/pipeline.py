@@ -45,6 +45,15 @@ def frame_generators(seed: int, frames: torch.Tensor, stream: int) -> list[torch
     return [torch.Generator().manual_seed(int(st)) for st in states]
 
 
+def sampler_record(model: StableDiffusion, generation: Generation) -> dict:
+    """What the sidecar records of the sampler a generation runs: its name, timesteps and re-noise."""
+    g = generation
+    scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps, timesteps=g.timesteps)
+    return {"scheduler": g.scheduler, "class": type(scheduler).__name__,
+            "timesteps": [int(t) for t in scheduler.timesteps.tolist()], "renoise": g.renoise,
+            "unet_passes_per_step": 1 if g.guidance <= 1 else 2}
+
+
 @dataclass
 class Trajectory:
     """A batch of frames part-way through sampling."""
@@ -81,7 +90,8 @@ class Pipeline:
         g = generation
         self.model, self.generation, self.fps = model, g, fps
         # the one place the sampler is made and its steps set; each batch starts from a copy of it
-        self.scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps, device=model.device)
+        self.scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps, device=model.device,
+                                        timesteps=g.timesteps)
         keyframes = parse_prompts(g.prompts) if g.prompts is not None else [Keyframe(0.0, g.prompt)]
         self.prompts = PromptSchedule(keyframes, model.encode_text, g.interpolation)  # each prompt encoded once
         self.uncond = model.encode_text([g.negative_prompt]) if g.guidance > 1 else None  # (1, 77, D)
@@ -90,7 +100,10 @@ class Pipeline:
         self.evaluations = 0  # latents through the UNet so far (a guided pass counts once)
 
     def streams(self, frames: torch.Tensor, stream: int) -> list[torch.Generator]:
-        """The random stream ``stream`` of each frame of ``frames`` (B,) (`frame_generators`)."""
+        """The random stream ``stream`` of each frame of ``frames`` (B,) (`frame_generators`); with
+        ``renoise="fixed"`` every frame gets frame 0's: the same draws in every frame."""
+        if self.generation.renoise == "fixed":
+            frames = torch.zeros_like(frames)
         return frame_generators(self.generation.seed, frames, stream)
 
     def start(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> Trajectory:

@@ -1,8 +1,9 @@
 """Bending sites inside the networks: their names, shapes and hooks.
 
 A site is ``latent`` (the paper's: the latent between denoising steps) or a module of the
-UNet or of the VAE decoder, named as in PyTorch (``unet.mid_block``,
-``unet.down_blocks.1.resnets.0``, ``vae.decoder.up_blocks.2``). A bend at a module acts on
+UNet or of the decoder in use, named as in PyTorch (``unet.mid_block``,
+``unet.down_blocks.1.resnets.0``, ``vae.decoder.up_blocks.2``; with TAESD
+``vae.decoder.layers.4``). A bend at a module acts on
 its output (for a block that also returns skip connections, on its main output) through a
 forward hook that `hooked` installs and always removes. Which of a site's channels are
 bent is `netbend.generation.channels`' business.
@@ -23,9 +24,10 @@ from .bending import LATENT, Clock, PlacedBend
 
 if TYPE_CHECKING:
     from .models import StableDiffusion
-# blocks, and the resnets / attentions / samplers inside them, of a diffusers UNet or VAE decoder
+# blocks, and the resnets / attentions / samplers inside them, of a diffusers UNet or VAE decoder;
+# the layers of a tiny decoder (TAESD's, one sequence of convolutions, blocks and upsamplers)
 _BLOCKS = re.compile(r"^(conv_in|conv_out|mid_block(\.(resnets|attentions)\.\d+)?|"
-                     r"(down|up)_blocks\.\d+(\.(resnets|attentions|downsamplers|upsamplers)\.\d+)?)$")
+                     r"(down|up)_blocks\.\d+(\.(resnets|attentions|downsamplers|upsamplers)\.\d+)?|layers\.\d+)$")
 
 
 def kind(site: str, where: str = "--site") -> str:

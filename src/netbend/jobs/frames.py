@@ -69,7 +69,9 @@ class FrameStore:
     def __enter__(self) -> FrameStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is not None and not any(self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png")):
+            self.remove()  # a render that failed before its first frame leaves no folder behind
         self.close()
 
     def path(self, i: int) -> Path:

@@ -24,7 +24,7 @@ from ..errors import NetbendError
 from ..generation import models
 from ..generation.bending import BatchBend, PlacedBend
 from ..generation.channels import check_on_latent, check_op, parse_channels, pick_channels
-from ..generation.pipeline import Pipeline
+from ..generation.pipeline import Pipeline, sampler_record
 from ..paths import check_output
 from ..settings import Names, Panel, RenderJob
 from ..settings.bend import LATENT
@@ -111,7 +111,8 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
             if job.panels:
                 _remove_empty(work)
     used = loaded.get(models.key(job.generation))
-    record = sidecar(job, model=None if used is None else used.describe(), song=song, n_frames=n,
+    described = None if used is None else {**used.describe(), "sampler": sampler_record(used, job.generation)}
+    record = sidecar(job, model=described, song=song, n_frames=n,
                      excerpt=(first, stop), panels=panels, drives=drives)
     side = out.with_suffix(".json")
     side.write_text(json.dumps(record, indent=1, allow_nan=False))

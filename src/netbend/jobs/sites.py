@@ -15,7 +15,7 @@ def run_sites(job: SitesJob, *, report: Report = silent) -> str:
     """The sites as a table (and with ``clusters``, the cluster sizes; previews are saved); a text to print."""
     job.check()
     report(Stage(f"loading model {job.model}"))
-    model = models.load(job.model, device=job.device)
+    model = models.load(job.model, device=job.device, decoder=job.decoder, loras=job.loras)
     for name in job.network_sites() or []:
         sites.module(model, name)  # an unknown name fails here, with suggestions
     shapes = {n: info.shape for n, info in sites.probe(model, job.size, job.network_sites()).items()}

@@ -17,6 +17,8 @@ on the whole tensor (``rescale``) still computes it over the whole tensor.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import NetbendError
@@ -204,7 +206,8 @@ def rescale(x: Batch, *, lo: float = -1.0, hi: float = 1.0) -> Batch:
 
 
 @register("add_gaussian", family="point-wise", default_range=(0.0, 5.0), identity=0.0,
-          description="add r times a centred 2-D Gaussian bump (sigma on a -5..5 grid) to every channel")
+          description="add r times a centred 2-D Gaussian density (sigma on a -5..5 grid, the paper's: peak "
+                      "1/(2 pi sigma^2), 0.071 for sigma 1.5) to every channel")
 def add_gaussian(x: Batch, r: Param, *, sigma: float = 1.5) -> Batch:
     if not sigma > 0:
         raise NetbendError(f"operator 'add_gaussian': sigma must be positive, got {sigma}")
@@ -212,7 +215,8 @@ def add_gaussian(x: Batch, r: Param, *, sigma: float = 1.5) -> Batch:
     step = 10.0 / max(max(h, w) - 1, 1)  # the longer side spans -5..5; both axes share the spacing
     v = ((torch.arange(h, device=x.device) - (h - 1) / 2) * step).view(-1, 1)
     u = ((torch.arange(w, device=x.device) - (w - 1) / 2) * step).view(1, -1)
-    bump = torch.exp(-(u**2 + v**2) / (2 * sigma**2))  # (H, W), 1 at the centre
+    # (H, W): the normal density, as the paper's code (its peak 1 / (2 pi sigma^2), not 1)
+    bump = torch.exp(-(u**2 + v**2) / (2 * sigma**2)) / (2 * math.pi * sigma**2)
     return x + _b(r, x) * bump.to(x.dtype)
 
 

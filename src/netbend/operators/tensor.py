@@ -115,8 +115,9 @@ def hadamard_matrix(n: int, *, normalized: bool, name: str = "hadamard") -> torc
 
 
 @register("hadamard", family="tensor", param_shape=None, channels=4,
-          description="multiply the channel vector by the Hadamard matrix (normalized=False: the paper's, entries +-1)")
-def hadamard(x: Batch, *, normalized: bool = True) -> Batch:
+          description="multiply the channel vector by the paper's Hadamard matrix, entries +-1 (normalized=true: "
+                      "divided by 2, orthogonal)")
+def hadamard(x: Batch, *, normalized: bool = False) -> Batch:
     return apply_channel_matrix(x, hadamard_matrix(x.shape[1], normalized=normalized).to(x.device))
 
 

@@ -65,6 +65,8 @@ class SitesJob:
     """A model's bending sites, their shapes, and optionally clusters of their channels."""
 
     model: str = same_as(Generation, "model")
+    decoder: str = same_as(Generation, "decoder")
+    loras: list[str] = same_as(Generation, "loras")
     size: tuple[int, int] = same_as(Generation, "size")
     sites: list[str] | None = setting(None, flag="--site", parse=parse_names, check=_check_sites, metavar="S1,S2,...",
                                       help="only these sites (default: all)")

@@ -27,7 +27,8 @@ Check = Callable[[Any, str], None]  # check(value, label) raises NetbendError na
 
 def setting(default: Any = MISSING, *, help: str, flag: str | tuple[str, ...] | None = AUTO, metavar: str | None = None,
             parse: Callable[[str], Any] | None = None, choices: Sequence[str] | None = None, check: Check | None = None,
-            frames: bool | Callable[[Any], Any] = True, panel: bool = False, path: bool | str = False, scene: bool = True,
+            frames: bool | Callable[[Any], Any] = True, panel: bool = False, path: bool | str | Callable = False,
+            scene: bool = True, derived: Callable[[Any], Any] | None = None,
             default_factory: Callable[[], Any] | Any = MISSING) -> Any:
     """A dataclass field with its declaration.
 
@@ -40,11 +41,14 @@ def setting(default: Any = MISSING, *, help: str, flag: str | tuple[str, ...] | 
     frames : whether the value decides the frames' pixels (part of the frame-store key);
         a function gives what the key records of it
     panel : may differ between the panels of one video
-    path : a file path, read relative to a scene file's folder ("exists": only if it exists there)
+    path : a file path, read relative to a scene file's folder ("exists": only if it exists there;
+        a function ``(value, base) -> value``: paths inside the value)
     scene : written to scene files and the sidecar (False: how to run, e.g. overwrite)
+    derived : for a default of None that stands for a value following other settings: that value,
+        from the settings object (scene files leave the value out where it equals it)
     """
     meta = dict(help=help, flag=flag, metavar=metavar, parse=parse, choices=tuple(choices) if choices else None,
-                check=check, frames=frames, panel=panel, path=path, scene=scene)
+                check=check, frames=frames, panel=panel, path=path, scene=scene, derived=derived)
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -198,9 +202,12 @@ def pair_of(read: Callable[[str], Any], example: str) -> Callable[[str], tuple]:
     return parse
 
 
-def resolve_path(value: Any, kind: bool | str | None, base: Path | None) -> Any:
+def resolve_path(value: Any, kind: bool | str | Callable[[Any, Path | None], Any] | None, base: Path | None) -> Any:
     """A value declared a path (``kind`` True), or a path where it exists (``"exists"``: a local
-    model, not a hub id), made absolute from ``base`` (None: the working folder); else unchanged."""
+    model, not a hub id), made absolute from ``base`` (None: the working folder); else unchanged.
+    ``kind`` may also be a function ``(value, base) -> value`` (paths inside a value, e.g. LoRA specs)."""
+    if callable(kind):
+        return kind(value, base)
     if not kind or not isinstance(value, str):
         return value
     path = (base if base is not None else Path.cwd()) / Path(value).expanduser()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 from typing import Any, Callable
 
 from ..errors import NetbendError
 from .bend import Bend
 from .declare import default_of, flag_of, flat_fields, nested, optional_type, resolve_path, type_hints
 from .render import RenderJob
-from .scene import SCENE_SUFFIXES, from_mapping, load
+from .scene import SCENE_SUFFIXES, from_mapping, read
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type, *, group: str | None = None, skip: tuple[str, ...] = (),
@@ -44,6 +45,9 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, group: str | None =
         kw: dict[str, Any] = dict(dest=dest, default=argparse.SUPPRESS, help=help_text, required=f.name in required)
         if tp is bool:
             kw["action"] = "store_true"
+        elif typing.get_origin(tp) is list and not f.metadata.get("parse"):  # a flag given once per item
+            kw.update(action="append", type=_reading(names[-1], str), metavar=f.metadata.get("metavar"))
+            kw["help"] += " (repeatable)"
         else:
             kw["type"] = _reading(names[-1], f.metadata.get("parse") or (tp if tp in (int, float) else str))
             kw["metavar"] = "{" + ",".join(choices) + "}" if choices else f.metadata.get("metavar") or f.name.upper()
@@ -83,10 +87,14 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return out
 
 
-def render_job(args: argparse.Namespace) -> RenderJob:
+def render_job(args: argparse.Namespace) -> tuple[RenderJob, list[str]]:
     """The render job the flags describe: the flags alone, or a scene file with the flags given
-    laid over it; the bend flags (``--op`` ...) make one bend, placed before a scene's bends."""
+    laid over it, over the ``--preset`` if one is given; the bend flags (``--op`` ...) make one
+    bend, placed before a scene's bends. Also what the preset left out, one line each."""
+    from .presets import PresetChoice, expand
+
     data, bend = given(args, RenderJob), given(args, Bend)
+    preset = given(args, PresetChoice).get("preset")
     scene = str(data.get("audio", "")).lower().endswith(SCENE_SUFFIXES)
     if bend and "op" not in bend:
         named = ", ".join("--" + k.replace("_", "-") for k in bend)
@@ -96,9 +104,10 @@ def render_job(args: argparse.Namespace) -> RenderJob:
     if not scene:
         if "output" not in data:
             raise NetbendError("give -o/--output (or render a scene file that names its output)")
-        return from_mapping(RenderJob, {**data, "bends": flag_bend})
+        data, notes = expand(preset, data, keys=[f.name for _, f in flat_fields(RenderJob)])
+        return from_mapping(RenderJob, {**data, "bends": flag_bend}), notes
     path = data.pop("audio")
     paths = {f.name: f.metadata.get("path") for _, f in flat_fields(RenderJob)}
     overrides = {k: resolve_path(v, paths.get(k), None) for k, v in data.items()}  # the flags' paths are the shell's
-    return load(path, overrides, first_bends=[dataclasses.replace(b, stem=resolve_path(b.stem, True, None))
-                                              for b in flag_bend])
+    return read(path, overrides, preset=preset,
+                first_bends=[dataclasses.replace(b, stem=resolve_path(b.stem, True, None)) for b in flag_bend])

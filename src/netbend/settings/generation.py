@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import NetbendError
 from ..generation.prompts import MODES, parse as parse_schedule
-from ..generation.schedulers import SCHEDULERS
-from .declare import Names, at_least, check_fields, finite, seed_range, setting
+from ..generation.schedulers import SCHEDULERS, TAKE_TIMESTEPS
+from .declare import Names, at_least, check_fields, finite, resolve_path, seed_range, setting
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"  # the paper's checkpoint (DAFx 2024 and JAES 2025 build on SD v1.4)
+DEFAULT_STEPS = 50  # the paper's DDIM steps
+TRAIN_TIMESTEPS = 1000  # the training schedule's length in the SD 1.x/2.x family
+DECODERS = ("vae", "taesd")  # the model's own VAE; the tiny autoencoder (madebyollin/taesd), the paper's JAES decoder
+RENOISE = ("fresh", "fixed")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -30,6 +35,69 @@ def read_schedule(path: str) -> str:
         return Path(path).read_text()
     except OSError as e:
         raise NetbendError(f"cannot read --prompts {path}: {e.strerror}") from None
+
+
+def parse_timesteps(text: str) -> list[int]:
+    """``999,679,359,99`` (timesteps) or ``0,16,32,45 of 50`` (indices into the LCM's grid of 50
+    steps, whose step i is timestep (50 - i) * 1000 / 50 - 1: the paper's 999, 679, 359, 99)."""
+    values, _, grid = text.partition(" of ")
+    try:
+        numbers = [int(v) for v in values.split(",") if v.strip()]
+        n = int(grid) if grid else None
+    except ValueError:
+        raise ValueError(f"expected timesteps T1,T2,... such as 999,679,359,99, or indices 'I1,I2,... of N' such as "
+                         f"'0,16,32,45 of 50', got {text!r}") from None
+    if n is None:
+        return numbers
+    if not 0 < n <= TRAIN_TIMESTEPS or any(not 0 <= i < n for i in numbers):
+        raise ValueError(f"indices of a grid of N steps must be within 0..N-1, N at most {TRAIN_TIMESTEPS}, got {text!r}")
+    return [(n - i) * (TRAIN_TIMESTEPS // n) - 1 for i in numbers]
+
+
+def check_timesteps(values: list[int], label: str) -> None:
+    if not values:
+        raise NetbendError(f"{label} holds no timestep")
+    if any(not 0 <= t < TRAIN_TIMESTEPS for t in values) or any(b >= a for a, b in zip(values, values[1:])):
+        raise NetbendError(f"{label} must be decreasing timesteps within 0..{TRAIN_TIMESTEPS - 1} (the training "
+                           f"schedule's), such as 999,679,359,99, got {','.join(map(str, values))}")
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """``SOURCE[:SCALE]`` -> (source, scale); a source without a number after its last colon has scale 1."""
+    source, sep, scale = text.rpartition(":")
+    if sep:
+        try:
+            return source, float(scale)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def check_loras(values: list[str], label: str) -> None:
+    for text in values:
+        source, scale = parse_lora(text)
+        if not source:
+            raise NetbendError(f"{label} must be ID|FOLDER|FILE[:SCALE], got {text!r}")
+        finite(scale, f"{label} {source}: the scale")
+
+
+def lora_paths(values: list[str], base: Path | None) -> list[str]:
+    """Each LoRA's source made absolute from ``base`` where it is a file or folder there (a hub id stays)."""
+    out = []
+    for text in values:
+        source = parse_lora(text)[0]
+        path = (base if base is not None else Path.cwd()) / Path(source).expanduser()
+        out.append(str(path) + text[len(source):] if path.exists() else text)
+    return out
+
+
+def _derived_steps(timesteps: list[int] | None) -> int:
+    return len(timesteps) if timesteps else DEFAULT_STEPS
+
+
+def _decoder_path(value: str, base: Path | None) -> str:
+    """A decoder's folder made absolute from ``base`` where it exists there; vae and taesd are names."""
+    return value if value in DECODERS else resolve_path(value, "exists", base)
 
 
 def check_size(size: tuple[int, int], label: str = "--size") -> None:
@@ -78,20 +146,50 @@ class Generation:
                               "(built-in offline test model)")
     scheduler: str = setting("ddim", choices=tuple(SCHEDULERS), panel=True,
                              help="sampler (ddim, eta = 0, is the paper's); dpmpp is DPM++ 2M")
-    steps: int = setting(50, check=at_least(1), panel=True, help="denoising steps")  # the paper: DDIM, 50 steps
+    steps: int = setting(None, check=at_least(1), panel=True, derived=lambda g: _derived_steps(g.timesteps),
+                         help=f"denoising steps (default: {DEFAULT_STEPS}, or the number of --timesteps)")
+    timesteps: list[int] | None = setting(
+        None, parse=parse_timesteps, check=check_timesteps, metavar="T1,T2,...", panel=True,
+        help="the sampler's timesteps, decreasing, e.g. 999,679,359,99 (the paper's LCM steps), or indices into "
+             "the LCM's 50-step grid: '0,16,32,45 of 50'; for the samplers that take them: " + ", ".join(TAKE_TIMESTEPS))
     guidance: float = setting(7.5, check=check_guidance, panel=True,
                               help="classifier-free guidance scale; <= 1 turns it off (one UNet pass per step)")
     size: tuple[int, int] = setting((512, 512), parse=parse_size, metavar="WxH", check=check_size,
                                     help="image size in pixels (width x height), multiples of 8")
+    decoder: str = setting(
+        "vae", panel=True, path=_decoder_path,
+        help="latents to pixels: vae (the model's own), taesd (the tiny autoencoder madebyollin/taesd of the paper's "
+             "JAES pipeline; with --model tiny, a tiny one built in code), or a Hugging Face id or local folder of an "
+             "AutoencoderTiny or AutoencoderKL")
+    loras: list[str] = setting(
+        flag="--lora", default_factory=list, check=check_loras, path=lora_paths, panel=True, metavar="ID|FOLDER|FILE[:SCALE]",
+        help="a LoRA fused into the UNet (and text encoder, where it has weights for it) at SCALE (default 1), e.g. "
+             "latent-consistency/lcm-lora-sdv1-5 (the paper's JAES pipeline)")
+    renoise: str = setting(
+        "fresh", choices=RENOISE, panel=True,
+        help="random draws of stochastic samplers (lcm, euler_a, ddpm) and random operators: fresh for every frame, "
+             "or fixed: the same in every frame (the paper's JAES pipeline; steadier video). DDIM draws nothing")
     seed: int = setting(42, check=seed_range, panel=True, help="seed of the initial noise")
     walk: float = setting(0.2, check=finite, panel=True,  # the paper's JAES runs: 0.2
                           help="noise-walk extent over the video, 2 = full circle")
     device: str = setting("auto", frames=_device_kind, check=_check_device,
                           help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
+    def __post_init__(self) -> None:
+        if self.steps is None:  # steps and timesteps are one setting given two ways
+            object.__setattr__(self, "steps", _derived_steps(self.timesteps))
+
     def check(self, names: Names = Names()) -> None:
         """Every field's declared check; messages name them by ``names``."""
         check_fields(self, names)
+        if self.timesteps is not None:
+            if len(self.timesteps) != self.steps:
+                raise NetbendError(f"{names.key('steps')} {self.steps} but {names.key('timesteps')} gives "
+                                   f"{len(self.timesteps)} timesteps: give one of them")
+            if self.scheduler not in TAKE_TIMESTEPS:
+                raise NetbendError(f"{names.key('timesteps')}: the {self.scheduler} sampler cannot take chosen "
+                                   f"timesteps; use {', '.join(TAKE_TIMESTEPS)}, or leave {names.key('timesteps')} "
+                                   "out (null in a scene; it may come from a preset)")
 
     @property
     def first_prompt(self) -> str:

@@ -203,7 +203,7 @@ class GridJob:
                                                               "float rounding")
     overwrite: bool = same_as(RenderJob, "overwrite", help="replace an existing grid and its cells")
 
-    IGNORED = ("prompts", "interpolation", "walk")  # generation settings that mean nothing for one image
+    IGNORED = ("prompts", "interpolation", "walk", "renoise")  # generation settings that mean nothing for one image
 
     @property
     def folder(self) -> Path:
@@ -239,6 +239,7 @@ class GridJob:
         from ..generation.channels import check_on_latent, parse_channels
 
         check_fields(self, Names())
+        self.generation.check(Names())  # its cross-checks (steps and timesteps, sampler)
         self.columns()
         chosen = parse_channels(self.channels)
         for row in grid_rows(self):

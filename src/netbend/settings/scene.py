@@ -39,6 +39,7 @@ from typing import Any
 
 from ..errors import NetbendError
 from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain, resolve_path, type_hints
+from .presets import LINKED
 from .render import PANEL_KEYS, Panel, RenderJob
 
 T = typing.TypeVar("T")
@@ -62,6 +63,9 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
         owner, f = flat[key]
         if key == "panels":
             continue  # resolved once the job's own generation and bends are known
+        parse = f.metadata.get("parse")
+        if isinstance(value, str) and parse is not None and optional_type(hints[key])[0] is not str:
+            value = _read_text(parse, value, f"{where}{key}")  # a scene may write a value as its flag does
         value = coerce(hints[key], value, f"{where}{key}", base=base)
         if base is not None:
             value = resolve_path(value, f.metadata.get("path"), base)
@@ -78,6 +82,13 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
     return obj
 
 
+def _read_text(parse: Any, text: str, label: str) -> Any:
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise NetbendError(f"{label}: {e}") from None
+
+
 def _panels(job: RenderJob, data: Any, where: str, base: Path | None) -> list[Panel]:
     """Each panel: the job's generation with the panel's own values, its bends (or the job's), its stem."""
     if not isinstance(data, list):
@@ -91,8 +102,11 @@ def _panels(job: RenderJob, data: Any, where: str, base: Path | None) -> list[Pa
         if bad:
             raise NetbendError(f"{at}{bad[0]} cannot differ between panels; a panel may set {', '.join(PANEL_KEYS)}")
         own = from_mapping(Panel, p, where=at, base=base)
-        generation = dataclasses.replace(job.generation, **{k: getattr(own.generation, k) for k in p
-                                                            if k in fields_of(type(job.generation))})
+        changes = {k: getattr(own.generation, k) for k in p if k in fields_of(type(job.generation))}
+        for group in LINKED:  # a panel's own steps (or timesteps) replace the video's both
+            if any(k in changes for k in group):
+                changes.update({k: None for k in group if k not in changes})
+        generation = dataclasses.replace(job.generation, **changes)
         out.append(Panel(generation, own.bends if "bends" in p else list(job.bends), own.stem))
     return out
 
@@ -163,8 +177,10 @@ def to_mapping(obj: Any, *, defaults: bool = False) -> dict:
     for owner, f in flat_fields(type(obj)):
         if not f.metadata.get("scene", True):
             continue
-        value = getattr(getattr(obj, owner) if owner else obj, f.name)
-        if not defaults and value == default_of(f):
+        holder = getattr(obj, owner) if owner else obj
+        value = getattr(holder, f.name)
+        derived = f.metadata.get("derived")  # a default that follows other settings (steps: the timesteps')
+        if not defaults and value == (derived(holder) if derived else default_of(f)):
             continue
         if f.name == "panels":
             value = [_panel_mapping(p, obj) for p in value]
@@ -227,11 +243,20 @@ SCENE_SUFFIXES = (".yaml", ".yml")
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None, first_bends: list | None = None) -> RenderJob:
+    """Read a YAML scene (see `read`)."""
+    return read(path, overrides, first_bends)[0]
+
+
+def read(path: str | Path, overrides: dict[str, Any] | None = None, first_bends: list | None = None,
+         preset: str | None = None) -> tuple[RenderJob, list[str]]:
     """Read a YAML scene; relative paths are taken from the scene file's folder. ``overrides``:
     flat settings (the flags given with it) that replace the scene's top-level values, and
     ``first_bends`` bends placed before the scene's, both before the panels take them; their
-    paths must be absolute (or relative to the scene's folder)."""
+    paths must be absolute (or relative to the scene's folder). ``preset`` (or the scene's key
+    ``preset``) fills what neither sets. Also returns what the preset left out, one line each."""
     import yaml
+
+    from .presets import expand, layered
 
     path = Path(path)
     if not path.is_file():
@@ -241,12 +266,16 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None, first_bends:
     except yaml.YAMLError as e:
         raise NetbendError(f"scene {path} is not valid YAML: {' '.join(str(e).split())}") from None
     data = data if data is not None else {}
+    notes: list[str] = []
     if isinstance(data, dict):
-        data = {**data, **(overrides or {})}
+        scene_preset = data.pop("preset", None)
+        preset = preset or scene_preset  # the flag's over the scene's
+        data = layered(data, overrides or {})
         scene_bends = data.get("bends") or []
         if first_bends and isinstance(scene_bends, list):  # anything else: reported as the scene's error
             data["bends"] = list(first_bends) + scene_bends
-    return from_mapping(RenderJob, data, base=path.parent)
+        data, notes = expand(preset, data, keys=[f.name for _, f in flat_fields(RenderJob)])
+    return from_mapping(RenderJob, data, base=path.parent), notes
 
 
 def dump(job: RenderJob, path: str | Path) -> Path:

@@ -9,7 +9,9 @@ A feature is asked for by a short text, ``[SOURCE.]NAME[:key=value[:key=value...
 
 Every feature returns float64 of shape ``(n_frames,)`` or ``(n_frames, d)`` with
 ``n_frames = floor(duration * fps)``, frame ``i`` covering the audio from ``i / fps``.
-A silent frame (all its samples 0) is 0 in every feature, never NaN or Inf.
+A silent frame (all its samples 0) is 0 in every feature, never NaN or Inf, except in the
+features that measure a change from the frame before (``flux``): a change into silence is a
+change, as in the paper, and a silent frame after a silent one is 0 there too.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ class FeatureSpec:
     fn: Callable[..., np.ndarray]  # fn(analysis, **options) -> (n_frames,) or (n_frames, d)
     description: str
     options: dict[str, Any]
+    change: bool = False  # measures a change from the frame before: not zeroed in silence
 
 
 FEATURES: dict[str, FeatureSpec] = {}
 
 
-def register(name: str, description: str, **options: Any) -> Callable[[Callable], Callable]:
-    """Decorator: register ``fn(analysis, **options)`` as feature ``name`` with option defaults."""
+def register(name: str, description: str, *, change: bool = False, **options: Any) -> Callable[[Callable], Callable]:
+    """Decorator: register ``fn(analysis, **options)`` as feature ``name`` with option defaults;
+    ``change``: the feature measures a change from the frame before (kept in silent frames)."""
 
     def add(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        FEATURES[name] = FeatureSpec(name, fn, description, options)
+        FEATURES[name] = FeatureSpec(name, fn, description, options, change)
         return fn
 
     return add
@@ -137,8 +141,8 @@ class Analysis:
             values = np.asarray(spec.fn(target, **{**spec.options, **dict(request.options)}), dtype=np.float64)
         assert values.shape[0] == self.n_frames, (request, values.shape, self.n_frames)
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-        if request.name != "rms":
-            values[target.compute("rms") == 0] = 0.0  # a silent frame is 0 in every feature
+        if request.name != "rms" and not spec.change:
+            values[target.compute("rms") == 0] = 0.0  # a silent frame is 0 in every feature but a change
         return values
 
 

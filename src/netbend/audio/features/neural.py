@@ -22,8 +22,8 @@ def load_encodec(source: str) -> Any:
 
     if source == "tiny":
         config = EncodecConfig(
-            sampling_rate=48000, audio_channels=2, num_filters=4, hidden_size=8, num_residual_layers=1,
-            upsampling_ratios=[8, 5, 4, 2], codebook_size=16, codebook_dim=8, num_lstm_layers=1,
+            sampling_rate=48000, audio_channels=2, num_filters=4, hidden_size=32, num_residual_layers=1,
+            upsampling_ratios=[8, 5, 4, 2], codebook_size=16, codebook_dim=32, num_lstm_layers=1,  # d=16 fits
             target_bandwidths=[1.5, 3.0], normalize=True, chunk_length_s=None, overlap=None,
         )
         with torch.random.fork_rng(devices=[]):

@@ -5,7 +5,7 @@ the next power of two; ``a = |rfft|`` with bin frequencies ``f``:
 
 - rms = sqrt(mean(x**2));  centroid c = sum(f a) / sum(a)
 - spread s = sqrt(sum(a (f - c)**2) / sum(a));  skewness = sum(a (f - c)**3) / (s**3 sum(a))
-- kurtosis = sum(a (f - c)**4) / (s**4 sum(a));  flux = sum(|a_t - a_{t-1}|), 0 for frame 0
+- kurtosis = sum(a (f - c)**4) / (s**4 sum(a));  flux = sum(|a_t - a_{t-1}|), 0 for frame 0; a change into a silent frame counts (the paper's)
 
 A silent frame gives 0 everywhere, never NaN. Frames are processed in blocks so that
 memory beyond the song itself stays bounded.
@@ -92,15 +92,15 @@ def rms(analysis: Analysis) -> np.ndarray:
     return _paper(analysis, "rms")
 
 
-def _spectral(name: str, description: str) -> None:
-    register(name, description, window="none")(lambda analysis, window: _paper(analysis, name, window))
+def _spectral(name: str, description: str, change: bool = False) -> None:
+    register(name, description, change=change, window="none")(lambda analysis, window: _paper(analysis, name, window))
 
 
 _spectral("centroid", "spectral centroid in Hz (window=hann for an unbiased estimate)")
 _spectral("spread", "spectral spread (standard deviation around the centroid) in Hz")
 _spectral("skewness", "spectral skewness")
 _spectral("kurtosis", "spectral kurtosis")
-_spectral("flux", "spectral flux: summed magnitude change from the previous frame")
+_spectral("flux", "spectral flux: summed magnitude change from the previous frame (into silence too)", change=True)
 
 
 @register("bands", "energy in frequency bands; edges in Hz separated by '/'", edges="0/250/2000/20000")
