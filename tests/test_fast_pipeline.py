@@ -176,6 +176,8 @@ def test_a_decoder_from_a_folder_and_a_folder_that_holds_no_decoder(tmp_path, ta
     tiny.build()["unet"].save_pretrained(tmp_path / "unet")
     with pytest.raises(NetbendError, match="is a UNet2DConditionModel, not an autoencoder"):
         models.load("tiny", decoder=str(tmp_path / "unet"))
+    with pytest.raises(NetbendError, match="decoder path ./nowhere does not exist"):  # not looked up on the hub
+        models.load("tiny", decoder="./nowhere")
 
 
 def test_a_bend_at_a_taesd_layer_changes_the_decoded_frame(tmp_path, wav, taesd_model):

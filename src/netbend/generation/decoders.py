@@ -35,7 +35,12 @@ def load_decoder(name: str, *, model: str, dtype: torch.dtype) -> Any | None:
 def _pretrained(source: str, dtype: torch.dtype) -> Any:
     import diffusers
 
+    from .models import looks_like_path
+
     path = Path(source).expanduser()
+    if not path.exists() and looks_like_path(source):
+        raise NetbendError(f"decoder path {source} does not exist; --decoder takes vae, taesd, a Hugging Face id or "
+                           "a folder holding an autoencoder")
     where = str(path) if path.exists() else source
     hint = (f"download it where there is internet (`hf download {source} --local-dir DIR`) and pass --decoder DIR, "
             "or use --decoder vae (the model's own)")

@@ -137,7 +137,8 @@ def load(source: str = DEFAULT_MODEL, *, device: str = "auto", decoder: str = "v
     return StableDiffusion(**parts, source=source, decoder=decoder, loras=records)
 
 
-def _looks_like_path(source: str) -> bool:
+def looks_like_path(source: str) -> bool:
+    """Whether ``source`` is meant as a local path (not a Hugging Face id)."""
     return (
         source.startswith((".", "/", "~")) or source.endswith(SINGLE_FILE_SUFFIXES)
         or source.count("/") > 1 or "\\" in source
@@ -156,7 +157,7 @@ def _load_pipeline_parts(source: str, dtype: torch.dtype, vae: Any = None) -> di
         load, what = StableDiffusionPipeline.from_single_file, f"single-file checkpoint {path}"
     elif path.is_dir():
         load, what = StableDiffusionPipeline.from_pretrained, f"diffusers folder {path}"
-    elif _looks_like_path(source):
+    elif looks_like_path(source):
         raise NetbendError(f"model path {source} does not exist; {how}")
     else:
         load, what = StableDiffusionPipeline.from_pretrained, f"Hugging Face model {source!r} (hub or local cache)"
