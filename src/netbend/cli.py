@@ -145,10 +145,8 @@ def _grid(args: argparse.Namespace, report: Bars) -> None:
     from .settings.scene import from_mapping
 
     from .settings.presets import expand
-    from .settings.declare import flat_fields
 
-    data, notes = expand(given(args, PresetChoice).get("preset"), given(args, GridJob),
-                         keys=[f.name for _, f in flat_fields(GridJob) if f.name not in GridJob.IGNORED])
+    data, notes = expand(given(args, PresetChoice).get("preset"), given(args, GridJob), GridJob, skip=GridJob.IGNORED)
     for note in notes:
         report(Note(note))
     job = from_mapping(GridJob, data)

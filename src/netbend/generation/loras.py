@@ -73,14 +73,15 @@ def _location(source: str) -> dict[str, Any]:
                                f"and no {WEIGHTS}: pass the file itself")
         return {"pretrained_model_name_or_path_or_dict": str(path),
                 "weight_name": WEIGHTS if WEIGHTS in files else files[0]}
+    from .models import looks_like_path
+
     parts = source.split("/")
-    hub_file = len(parts) > 2 and source.endswith(".safetensors")  # ORG/NAME/FILE.safetensors
-    local = source.startswith((".", "/", "~")) or "\\" in source
-    if local or (len(parts) > 2 and not hub_file) or (len(parts) < 2 and source.endswith(".safetensors")):
+    if len(parts) > 2 and source.endswith(".safetensors") and not source.startswith((".", "/", "~")):
+        # ORG/NAME/FILE.safetensors: one file of a hub repository
+        return {"pretrained_model_name_or_path_or_dict": "/".join(parts[:2]), "weight_name": "/".join(parts[2:])}
+    if looks_like_path(source):
         raise NetbendError(f"LoRA {source} does not exist; a LoRA is a Hugging Face id (ORG/NAME, or "
                            "ORG/NAME/FILE.safetensors), a folder or a .safetensors file")
-    if hub_file:
-        return {"pretrained_model_name_or_path_or_dict": "/".join(parts[:2]), "weight_name": "/".join(parts[2:])}
     return {"pretrained_model_name_or_path_or_dict": source}
 
 

@@ -9,7 +9,6 @@ from ..audio.synth import track
 from ..paths import check_output, make_folder
 from ..settings import Bend, DemoJob, RenderJob
 from ..settings.commands import DEMO_DEFAULTS, demo_defaults
-from ..settings.declare import flat_fields
 from ..settings.presets import expand
 from ..settings.scene import from_mapping
 from .events import Note, Report, silent
@@ -25,7 +24,7 @@ def demo(job: DemoJob, render_settings: dict[str, Any], bend: dict[str, Any], *,
     (less its model: the demo's is the tiny one unless told otherwise), over `DEMO_DEFAULTS`."""
     job.check()
     model = render_settings.get("model", DEMO_DEFAULTS["model"])
-    data, notes = expand(preset, render_settings, keys=[f.name for _, f in flat_fields(RenderJob)], skip=("model",),
+    data, notes = expand(preset, render_settings, RenderJob, skip=("model",),
                          base={"model": DEMO_DEFAULTS["model"], **demo_defaults(model)})
     for note in notes:
         report(Note(note))

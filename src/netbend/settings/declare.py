@@ -144,12 +144,16 @@ class Names:
 # -- checks -----------------------------------------------------------------------------------
 
 def check_fields(obj: Any, names: Names) -> None:
-    """Run every field's declared choices and check on ``obj`` (nested settings included)."""
+    """Run every field's declared choices and check on ``obj``; nested settings by their own
+    ``check(names)`` where they have one (their rules across fields), else field by field."""
     inner = nested(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if f.name in inner:
-            check_fields(value, names)
+            if hasattr(value, "check"):
+                value.check(names)
+            else:
+                check_fields(value, names)
             continue
         if "help" not in f.metadata:
             continue

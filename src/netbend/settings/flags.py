@@ -104,7 +104,7 @@ def render_job(args: argparse.Namespace) -> tuple[RenderJob, list[str]]:
     if not scene:
         if "output" not in data:
             raise NetbendError("give -o/--output (or render a scene file that names its output)")
-        data, notes = expand(preset, data, keys=[f.name for _, f in flat_fields(RenderJob)])
+        data, notes = expand(preset, data, RenderJob)
         return from_mapping(RenderJob, {**data, "bends": flag_bend}), notes
     path = data.pop("audio")
     paths = {f.name: f.metadata.get("path") for _, f in flat_fields(RenderJob)}

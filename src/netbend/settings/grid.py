@@ -239,7 +239,6 @@ class GridJob:
         from ..generation.channels import check_on_latent, parse_channels
 
         check_fields(self, Names())
-        self.generation.check(Names())  # its cross-checks (steps and timesteps, sampler)
         self.columns()
         chosen = parse_channels(self.channels)
         for row in grid_rows(self):

@@ -9,10 +9,10 @@ settings a preset filled in, so a scene made from one no longer needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import NetbendError
-from .declare import setting
+from .declare import flat_fields, setting
 from .generation import DEFAULT_MODEL
 
 LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"  # the LCM-LoRA of the paper's JAES pipeline
@@ -67,10 +67,10 @@ def layered(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def expand(name: str | None, data: dict[str, Any], *, keys: Iterable[str], base: dict[str, Any] | None = None,
+def expand(name: str | None, data: dict[str, Any], target: type, *, base: dict[str, Any] | None = None,
            skip: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
-    """``data`` over the preset ``name``'s settings (those among ``keys``, less ``skip``) over
-    ``base``; and a line for each thing the preset left out. With the tiny model a preset
+    """``data`` over the preset ``name``'s settings (those that are keys of ``target``'s settings,
+    less ``skip``) over ``base``; and a line for each thing the preset left out. With the tiny model a preset
     keeps its sampler and decoder (a tiny TAESD is built in code) but leaves out its LoRAs,
     which fit real UNets only."""
     base = base or {}
@@ -78,7 +78,7 @@ def expand(name: str | None, data: dict[str, Any], *, keys: Iterable[str], base:
         return layered(base, data), []
     if name not in PRESETS:
         raise NetbendError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    keys = set(keys) - set(skip)
+    keys = {f.name for _, f in flat_fields(target)} - set(skip)
     values = {k: v for k, v in PRESETS[name].settings.items() if k in keys}
     notes = []
     model = {**base, **values, **data}.get("model")

@@ -148,7 +148,6 @@ class RenderJob:
         for stem in sorted(s for s in stems if s):
             check_path(stem)
         check_fields(self, Names())
-        self.generation.check(Names())  # its cross-checks (steps and timesteps, sampler)
         for bend, names in zip(self.bends, self.bend_names()):
             bend.check(self.generation.steps, names)
         for i, panel in enumerate(self.panels):  # every panel, before the first one renders

@@ -274,7 +274,7 @@ def read(path: str | Path, overrides: dict[str, Any] | None = None, first_bends:
         scene_bends = data.get("bends") or []
         if first_bends and isinstance(scene_bends, list):  # anything else: reported as the scene's error
             data["bends"] = list(first_bends) + scene_bends
-        data, notes = expand(preset, data, keys=[f.name for _, f in flat_fields(RenderJob)])
+        data, notes = expand(preset, data, RenderJob)
     return from_mapping(RenderJob, data, base=path.parent), notes
 
 
