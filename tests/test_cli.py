@@ -156,7 +156,7 @@ def test_features_writes_csv_and_plot(tmp_path, wav, capsys):
     assert rows[2][:2] == ["1", "0.040000"]
     raw_rms = [float(r[2]) for r in rows[1:]]
     code, _, _ = run(capsys, "features", str(clip), "--fps", "25", "--feature", "rms", "--smooth", "median:3,envelope:0.7",
-                     "--csv", str(out_csv), "--smoothed")
+                     "--csv", str(out_csv), "--smoothed", "--overwrite")  # an existing CSV: only when told
     smooth_rms = [float(r[2]) for r in list(csv.reader(out_csv.open()))[1:]]
     assert smooth_rms != raw_rms and len(smooth_rms) == 50
     img = Image.open(out_png)

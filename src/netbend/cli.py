@@ -116,7 +116,7 @@ def _render(args: argparse.Namespace, report: Bars) -> None:
         from .paths import check_output
         from .settings import scene
 
-        check_output(Path(args.dump_scene), overwrite=job.overwrite)
+        check_output(Path(args.dump_scene), overwrite=job.overwrite, inputs=job.inputs(), flag="--dump-scene")
         dataclasses.replace(job, overwrite=True).check()
         path = scene.dump(job, args.dump_scene)
         print(f"wrote {path}; render it with: netbend render {path}")

@@ -32,7 +32,7 @@ def demo(job: DemoJob, render_settings: dict[str, Any], bend: dict[str, Any], *,
     wav = out.with_suffix(".wav")  # kept beside the video so the track can be rendered again
     flag_bend = from_mapping(Bend, {"op": DEMO_DEFAULTS["op"], **bend}, by_flags=True)
     video = from_mapping(RenderJob, {**data, "audio": str(wav), "bends": [flag_bend]})
-    check_output(wav, overwrite=video.overwrite)
+    check_output(wav, overwrite=video.overwrite, inputs=video.generation.inputs(), flag="the demo track of -o/--output")
     make_folder(out.parent)
     import soundfile
 

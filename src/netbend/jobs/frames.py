@@ -12,7 +12,7 @@ import numpy as np
 from .. import __version__
 from ..audio.drives import Drive
 from ..errors import NetbendError
-from ..paths import make_folder
+from ..paths import Inputs, make_folder, same_file
 from ..settings import Panel, RenderJob
 from ..settings.declare import frames_key
 
@@ -42,10 +42,16 @@ class FrameStore:
     was killed leaves no lock behind. Close the store (or use it as a context manager).
     """
 
-    def __init__(self, folder: Path, key: dict, *, overwrite: bool):
+    def __init__(self, folder: Path, key: dict, *, overwrite: bool, inputs: Inputs = ()):
+        """``inputs``: (role, path) of the run's input files, none of which the store may own."""
         self.folder = folder
         if folder.exists() and not folder.is_dir():
             raise NetbendError(f"frames folder {folder} is a file")
+        for role, source in inputs:  # the only files a store deletes are its frames and its record
+            source = Path(source)
+            if same_file(source.parent, folder) and _owned(source.name):
+                raise NetbendError(f"--frames-dir {folder} holds {role} {source.name}, named like a frame; "
+                                   "choose another folder")
         make_folder(folder)
         self._lock = _lock(folder)
         try:
@@ -57,6 +63,9 @@ class FrameStore:
     def _take(self, key: dict, overwrite: bool) -> None:
         meta = self.folder / KEY_FILE
         key = json.loads(json.dumps(key))  # as it reads back from the file
+        if not meta.exists() and any(self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png")):
+            raise NetbendError(f"frames folder {self.folder} holds files named like frames but no record of the "
+                               "settings that made them (not netbend's frames); choose another folder")
         if meta.exists():
             kept = json.loads(meta.read_text())
             if kept != key:
@@ -113,10 +122,17 @@ class FrameStore:
         except OSError:
             pass  # the user's own files are there too
 
-    def _remove_frames(self) -> None:
+    def _remove_frames(self) -> None:  # the names are those of `_owned`
         for f in [*self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png"), *self.folder.glob(".[0-9]*.tmp.png"),
                   self.folder / KEY_FILE]:
             f.unlink(missing_ok=True)
+
+
+def _owned(name: str) -> bool:
+    """Whether a file of this name in a frames folder is the store's: a frame, a frame being written, the record."""
+    import re
+
+    return name == KEY_FILE or re.fullmatch(r"\d{5}\.png|\.\d+\.tmp\.png", name) is not None
 
 
 def _lock(folder: Path):

@@ -54,7 +54,7 @@ def render(job: RenderJob, *, model: StableDiffusion | None = None, report: Repo
     for video in videos:  # every output is checked before the first video starts
         kept = len(videos) > 1 and already_rendered(video)
         if not kept:
-            check_output(Path(video.output), overwrite=video.overwrite)
+            check_output(Path(video.output), overwrite=video.overwrite, inputs=video.inputs(), flag="-o/--output")
         plan.append((video, kept))
     loaded = {} if model is None else {models.key(job.generation): model}
     results = []
@@ -100,7 +100,8 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
         stores = []
         for i, (panel, ds) in enumerate(zip(panels, drives)):
             folder = work / f"panel{i}" if job.panels else work
-            store = stack.enter_context(FrameStore(folder, store_key(job, panel, ds, n), overwrite=job.overwrite))
+            store = stack.enter_context(FrameStore(folder, store_key(job, panel, ds, n), overwrite=job.overwrite,
+                                                         inputs=job.inputs()))
             stores.append(store)
             task = out.name if not job.panels else f"{out.name} panel {i}"
             _fill(store, job, i, ds, range(first, stop), n_frames=n, task=task, loaded=loaded, report=report)

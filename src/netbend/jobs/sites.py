@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import NetbendError
+from ..paths import check_output
 from ..generation import channels as channels_io, models, sites
 from ..generation.bending import LATENT
 from ..settings import SitesJob
@@ -28,6 +29,8 @@ def run_sites(job: SitesJob, *, report: Report = silent) -> str:
         raise NetbendError(f"site {few[0]} has {shapes[few[0]][0]} channels, too few for {job.clusters} clusters")
     # listing all: sites with too few channels (and the latent) show '-'
     wanted = [n for n, shape in shapes.items() if n != LATENT and shape[0] >= job.clusters]
+    for name in wanted:  # before the calibration run: the previews it would write
+        check_output(Path(job.preview) / f"{name}.png", overwrite=job.overwrite, inputs=job.inputs(), flag="--preview")
     clusters = channels_io.calibrate(model, wanted, job.clusters, prompt=job.prompt, size=job.size, seed=job.seed,
                                      report=steps(report, "calibrating channels"))
     from ..output.figures import plot_clusters

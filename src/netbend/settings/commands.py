@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NetbendError
-from ..paths import check_output
+from ..paths import check_not_input, check_output
 from .bend import LATENT, Bend
 from .declare import Names, at_least, check_fields, same_as, setting
-from .generation import Generation
+from .generation import Generation, model_inputs
 from .render import RenderJob
 
 
@@ -44,6 +44,7 @@ class FeaturesJob:
     csv: str | None = setting(None, help="write the values here, one row per frame")
     plot: str | None = setting(None, help="write a PNG with one panel per feature, raw and smoothed")
     smoothed: bool = setting(False, help="CSV holds smoothed values instead of raw ones")
+    overwrite: bool = same_as(RenderJob, "overwrite", help="replace an existing CSV or plot (never an input)")
 
     def check(self) -> None:
         from ..audio import smoothing
@@ -55,9 +56,10 @@ class FeaturesJob:
             raise NetbendError("--smoothed writes smoothed values: give --smooth too")
         if self.plot and Path(self.plot).suffix.lower() != ".png":
             raise NetbendError(f"--plot writes a PNG: give a name ending in .png, got {self.plot}")
-        for out in (self.csv, self.plot):
+        inputs = [("the input audio", self.audio)] + ([("the stem", self.stem)] if self.stem else [])
+        for flag, out in (("--csv", self.csv), ("--plot", self.plot)):
             if out:
-                check_output(Path(out), overwrite=True)
+                check_output(Path(out), overwrite=self.overwrite, inputs=inputs, flag=flag)
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,14 @@ class SitesJob:
     preview: str = setting("sites-preview", metavar="DIR",
                            help="with --clusters: where each site's cluster preview goes")
     device: str = same_as(Generation, "device")
+    overwrite: bool = same_as(RenderJob, "overwrite", help="replace existing cluster previews (never an input)")
 
     def check(self) -> None:
         check_fields(self, Names())
+        check_not_input(Path(self.preview), self.inputs(), "--preview")
+
+    def inputs(self) -> list[tuple[str, str]]:
+        return model_inputs(self.model, self.decoder, self.loras)
 
     def network_sites(self) -> list[str] | None:
         """The sites asked for, less the latent (None: all of them)."""

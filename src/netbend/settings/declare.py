@@ -240,6 +240,8 @@ def plain(value: Any) -> Any:
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)  # not a subclass (a schedule's text that remembers its file)
     return value
 
 

@@ -27,14 +27,33 @@ def parse_size(text: str) -> tuple[int, int]:
         raise ValueError(f"expected WxH such as 512x512, got {text!r}") from None
 
 
+class ScheduleText(str):
+    """A prompt schedule's text that remembers the file it was read from (an input no output may replace)."""
+
+    path: str
+
+    def __new__(cls, text: str, path: str) -> ScheduleText:
+        obj = super().__new__(cls, text)
+        obj.path = path
+        return obj
+
+
 def read_schedule(path: str) -> str:
     """The flag ``--prompts FILE`` holds a file; the setting holds its text."""
-    from pathlib import Path
-
     try:
-        return Path(path).read_text()
+        return ScheduleText(Path(path).read_text(), path)
     except OSError as e:
         raise NetbendError(f"cannot read --prompts {path}: {e.strerror}") from None
+
+
+def model_inputs(model: str, decoder: str, loras: list[str]) -> list[tuple[str, str]]:
+    """The model's files and folders on this machine, as (role, path) (see `netbend.paths`)."""
+    from ..paths import local_inputs
+
+    out = local_inputs("the model", model) + local_inputs("the decoder", "" if decoder in DECODERS else decoder)
+    for text in loras:
+        out += local_inputs("a LoRA", parse_lora(text)[0])
+    return out
 
 
 def parse_timesteps(text: str) -> list[int]:
@@ -174,6 +193,13 @@ class Generation:
                           help="noise-walk extent over the video, 2 = full circle")
     device: str = setting("auto", frames=_device_kind, check=_check_device,
                           help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+
+    def inputs(self) -> list[tuple[str, str]]:
+        """The files these settings read, as (role, path): model, decoder, LoRAs, the schedule's file."""
+        out = model_inputs(self.model, self.decoder, self.loras)
+        if isinstance(self.prompts, ScheduleText):
+            out.append(("the prompt schedule", self.prompts.path))
+        return out
 
     def __post_init__(self) -> None:
         if self.steps is None:  # steps and timesteps are one setting given two ways

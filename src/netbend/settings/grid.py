@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import NetbendError
 from ..parsing import format_number, parse_number, parse_value
-from ..paths import check_output
+from ..paths import check_not_input, check_output
 from .bend import LATENT, Bend
 from .declare import Names, check_fields, same_as, setting
 from .generation import Generation
@@ -249,8 +249,10 @@ class GridJob:
         out = Path(self.output)
         if out.suffix.lower() != ".png":
             raise NetbendError(f"-o/--output is the grid image and must end in .png, got {out.name}")
-        check_output(out, overwrite=self.overwrite)
-        check_output(out.with_suffix(".json"), overwrite=self.overwrite)
+        inputs = self.generation.inputs()
+        check_output(out, overwrite=self.overwrite, inputs=inputs, flag="-o/--output")
+        check_output(out.with_suffix(".json"), overwrite=self.overwrite, inputs=inputs, flag="the record of -o/--output")
+        check_not_input(self.folder, inputs, "the cells folder of -o/--output")
         if self.folder.exists() and not self.folder.is_dir():
             raise NetbendError(f"cannot save the cells in {self.folder}: it is a file")
         if not self.overwrite and any(self.folder.glob("layer*_*.png")):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NetbendError
-from ..paths import check_output
+from ..paths import check_not_input, check_output
 from .bend import Bend
 from .declare import Names, at_least, check_fields, fields_of, flat_fields, seed_range, setting
 from .generation import Generation
@@ -114,7 +114,18 @@ class RenderJob:
     panels: list[Panel] = setting(flag=None, default_factory=list, frames=False,
                                   help="pictures tiled side by side, each with its own settings: " + ", ".join(PANEL_KEYS))
     overwrite: bool = setting(False, frames=False, scene=False,
-                              help="replace an existing output (and kept frames made with other settings)")
+                              help="replace an existing output (and kept frames made with other settings); never "
+                                   "an input")
+    sources: tuple[str, ...] = field(default=(), compare=False)  # files read to make the job: the scene file
+
+    def inputs(self) -> list[tuple[str, str]]:
+        """Every file the render reads, as (role, path): no output may replace one (`netbend.paths`)."""
+        out = [("the input audio", self.audio)] + [("the scene file", s) for s in self.sources]
+        out += [("a stem", s) for s in sorted({b.stem for p in self.as_panels() for b in p.stem_bends() if b.stem}
+                                              | {p.stem for p in self.panels if p.stem})]
+        for panel in self.as_panels():
+            out += [i for i in panel.generation.inputs() if i not in out]
+        return out
 
     def as_panels(self) -> list[Panel]:
         """What is tiled side by side: the panels, or the job itself as its one panel."""
@@ -155,8 +166,13 @@ class RenderJob:
                 raise NetbendError(f"panels[{i}]: size and device cannot differ between panels")
             # every panel's bends, inherited ones too: its own steps may not fit them
             panel.check(Names(f"panels[{i}]."), _panel_bend_names(i, len(panel.bends)))
-        out = Path(self.output)
-        check_output(out, overwrite=self.overwrite or bool(self.seeds))  # each seed's output: when it starts
+        out, inputs = Path(self.output), self.inputs()
+        # each seed's output is checked when it starts
+        check_output(out, overwrite=self.overwrite or bool(self.seeds), inputs=inputs, flag="-o/--output")
+        for what, suffix in (("sidecar", ".json"), ("drivers plot", ".drivers.png")):
+            check_not_input(out.with_suffix(suffix), inputs, f"the {what} of -o/--output")
+        if self.frames_dir:
+            check_not_input(Path(self.frames_dir), inputs, "--frames-dir")
         if out.suffix.lower() not in VIDEO_SUFFIXES:
             raise NetbendError(f"output must end in {', '.join(VIDEO_SUFFIXES)}, got {out.name}")
 

@@ -275,7 +275,7 @@ def read(path: str | Path, overrides: dict[str, Any] | None = None, first_bends:
         if first_bends and isinstance(scene_bends, list):  # anything else: reported as the scene's error
             data["bends"] = list(first_bends) + scene_bends
         data, notes = expand(preset, data, RenderJob)
-    return from_mapping(RenderJob, data, base=path.parent), notes
+    return from_mapping(RenderJob, data, base=path.parent, sources=(str(path),)), notes
 
 
 def dump(job: RenderJob, path: str | Path) -> Path:
