@@ -14,6 +14,7 @@ from netbend.generation.schedulers import SCHEDULERS
 from netbend.settings import Bend, Generation, GridJob, Panel, RenderJob, SitesJob, scene, setting
 from netbend.settings.declare import Names, check_fields, finite, flag_of, flat_fields, frames_key
 from netbend.settings.flags import add_flags, given
+from netbend.settings.studio import StudioJob
 
 
 def options_of(command: str) -> set[str]:
@@ -22,7 +23,8 @@ def options_of(command: str) -> set[str]:
     return {o for a in sub._actions for o in a.option_strings} | {a.metavar for a in sub._actions if not a.option_strings}
 
 
-@pytest.mark.parametrize("command, classes", [("render", (RenderJob, Bend)), ("grid", (GridJob,)), ("sites", (SitesJob,))])
+@pytest.mark.parametrize("command, classes", [("render", (RenderJob, Bend)), ("grid", (GridJob,)), ("sites", (SitesJob,)),
+                                              ("studio", (StudioJob,))])
 def test_every_declared_flag_is_on_its_command(command, classes):
     options = options_of(command)
     skip = set(GridJob.IGNORED) if command == "grid" else set()  # not meaningful for one image

@@ -182,6 +182,21 @@ def _presets(args: argparse.Namespace, report: Bars) -> None:
     print(describe(args.name))
 
 
+def _studio(args: argparse.Namespace, report: Bars) -> None:
+    from .settings.scene import from_mapping
+    from .settings.studio import StudioJob
+
+    job = from_mapping(StudioJob, given(args, StudioJob))
+    job.check()
+    try:
+        from .studio.app import launch
+    except ImportError as e:
+        raise NetbendError(f"the studio needs its extra: pip install 'netbend[studio]' ({e.name} is missing)") from None
+    _quiet_libraries()
+    print(f"netbend studio on http://{job.host}:{job.port} (Ctrl-C stops it)")
+    launch(job)
+
+
 def _ops(args: argparse.Namespace, report: Bars) -> None:
     from .operators import describe
 
@@ -218,11 +233,22 @@ COMMANDS = {  # name: (summary, description, flags, run)
                 "full VAE; JAES 2025: LCM-LoRA, four chosen timesteps, one UNet pass per step, TAESD) and of SD-Turbo. "
                 "render, demo and grid take --preset NAME; flags and scene keys override its values.",
                 lambda p: p.add_argument("name", nargs="?", help="show this preset only"), _presets),
+    "studio": ("open the browser studio: hear, see and tweak before spending GPU hours",
+               "A browser app over the same library: upload a song, shape the driver and see its plot, choose bends "
+               "and prompts, preview a short excerpt, render grids and the video, load and save scene files. Listens "
+               "on 127.0.0.1 unless --host says otherwise (which needs --auth).",
+               lambda p: add_flags(p, _studio_settings()), _studio),
     "ops": ("list the operators, or show one with its options",
             "The operator registry: family, parameter, default range of the audio mapping, description. Chains: "
             "NAME[:key=value,...] | NAME ...", lambda p: p.add_argument("name", nargs="?", help="show this operator "
                                                                         "with its options"), _ops),
 }
+
+
+def _studio_settings() -> type:
+    from .settings.studio import StudioJob
+
+    return StudioJob
 
 
 def _quiet_libraries() -> None:
