@@ -240,6 +240,6 @@ def launch(job: StudioJob, *, block: bool = True) -> tuple[Any, str]:
     page = build(studio)
     page.queue(default_concurrency_limit=1)
     _, url, _ = page.launch(server_name=job.host, server_port=job.port, auth=job.credentials(), share=False,
-                            max_file_size=f"{job.max_upload_mb}mb", prevent_thread_lock=not block, quiet=not block,
+                            max_file_size=f"{job.max_upload_mb}mb", prevent_thread_lock=not block, quiet=True,
                             allowed_paths=[str(studio.root)], show_error=True)
     return page, url
