@@ -89,12 +89,10 @@ class FrameStore:
     def has(self, i: int) -> bool:
         return self.path(i).exists()
 
-    def save(self, i: int, frame: np.ndarray) -> None:
-        """Frame ``i``, uint8 (H, W, 3), written whole or not at all."""
-        from PIL import Image
-
+    def save(self, i: int, frame: np.ndarray | bytes) -> None:
+        """Frame ``i``, uint8 (H, W, 3) or its PNG file's bytes (`png`), written whole or not at all."""
         tmp = self.folder / f".{i:05d}.tmp.png"
-        Image.fromarray(frame).save(tmp)
+        tmp.write_bytes(frame if isinstance(frame, bytes) else png(frame))
         os.replace(tmp, self.path(i))
 
     def load(self, i: int) -> np.ndarray:
@@ -126,6 +124,17 @@ class FrameStore:
         for f in [*self.folder.glob("[0-9][0-9][0-9][0-9][0-9].png"), *self.folder.glob(".[0-9]*.tmp.png"),
                   self.folder / KEY_FILE]:
             f.unlink(missing_ok=True)
+
+
+def png(frame: np.ndarray) -> bytes:
+    """A frame (H, W, 3) uint8 as the bytes of the PNG file the store keeps."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(frame).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _owned(name: str) -> bool:

@@ -64,10 +64,16 @@ class Grid:
 def render_grid(job: GridJob, *, model: StableDiffusion | None = None, report: Report = silent) -> Grid:
     """Check ``job``, generate its cells and write the grid, the cells and the record."""
     job.check()
-    if model is None:
-        report(Stage(f"loading model {job.generation.model}"))
-        model = models.load_for(job.generation)
-    g = generate(job, model, report=report)
+    if job.workers or job.ray:
+        from .distributed import cluster, grid_columns
+
+        with cluster(job.workers, job.ray) as n:
+            g = grid_columns(job, n, report=report)
+    else:
+        if model is None:
+            report(Stage(f"loading model {job.generation.model}"))
+            model = models.load_for(job.generation)
+        g = generate(job, model, report=report)
     save(g)
     return g
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -58,14 +58,27 @@ def render(job: RenderJob, *, model: StableDiffusion | None = None, report: Repo
         plan.append((video, kept))
     loaded = {} if model is None else {models.key(job.generation): model}
     results = []
-    for video, kept in plan:
-        if kept:
-            report(Note(f"kept {video.output}: rendered before with these settings"))
-            out = Path(video.output)
-            results.append(RenderResult(out, out.with_suffix(".json"), 0, kept=True))
-        else:
-            results.append(render_video(video, loaded=loaded, report=report))
+    with _workers(job) as workers:
+        for video, kept in plan:
+            if kept:
+                report(Note(f"kept {video.output}: rendered before with these settings"))
+                out = Path(video.output)
+                results.append(RenderResult(out, out.with_suffix(".json"), 0, kept=True))
+            else:
+                results.append(render_video(video, loaded=loaded, report=report, workers=workers))
     return results
+
+
+@contextmanager
+def _workers(job: RenderJob) -> Iterator[int]:
+    """Ray for the block when the job asks for it (the number of workers), else 0: a local render."""
+    if not job.distributed:
+        yield 0
+        return
+    from .distributed import cluster
+
+    with cluster(job.workers, job.ray) as n:
+        yield n
 
 
 def already_rendered(job: RenderJob) -> bool:
@@ -84,9 +97,11 @@ def already_rendered(job: RenderJob) -> bool:
     return kept == json.loads(json.dumps(settings_record(job)))
 
 
-def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report: Report = silent) -> RenderResult:
+def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report: Report = silent,
+                 workers: int = 0) -> RenderResult:
     """One video of a checked job (``seeds`` already split): its panels side by side.
-    ``loaded``: models by `netbend.generation.models.key`, filled as they load."""
+    ``loaded``: models by `netbend.generation.models.key`, filled as they load; ``workers``: Ray
+    workers to make the frames on (0: this process)."""
     from .sidecar import plot_drives, sidecar
 
     song = load(job.audio)
@@ -96,6 +111,7 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
     panels = job.as_panels()
     drives = all_drives(job, song, n)  # over the whole song: an excerpt's frames equal the full render's
     work = Path(job.frames_dir) if job.frames_dir else out.parent / f".{out.stem}.frames"
+    made: list[dict] = []  # how each panel's frames were made
     with ExitStack() as stack:
         stores = []
         for i, (panel, ds) in enumerate(zip(panels, drives)):
@@ -104,7 +120,8 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
                                                          inputs=job.inputs()))
             stores.append(store)
             task = out.name if not job.panels else f"{out.name} panel {i}"
-            _fill(store, job, i, ds, range(first, stop), n_frames=n, task=task, loaded=loaded, report=report)
+            made.append(_fill(store, job, i, ds, range(first, stop), n_frames=n, task=task, loaded=loaded,
+                              report=report, workers=workers))
         encode(job, stores, song, (first, stop), n_frames=n, report=report)
         if not job.frames_dir:
             for store in stores:
@@ -113,8 +130,11 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
                 _remove_empty(work)
     used = loaded.get(models.key(job.generation))
     described = None if used is None else {**used.describe(), "sampler": sampler_record(used, job.generation)}
+    if described is None and workers:
+        described = {"source": job.generation.model, "note": "loaded by the Ray workers"}
     record = sidecar(job, model=described, song=song, n_frames=n,
                      excerpt=(first, stop), panels=panels, drives=drives)
+    record["rendering"] = made if job.panels else made[0]
     side = out.with_suffix(".json")
     side.write_text(json.dumps(record, indent=1, allow_nan=False))
     plot = None
@@ -125,22 +145,35 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
 
 
 def _fill(store: FrameStore, job: RenderJob, k: int, drives: list[Drive], wanted: range, *, n_frames: int,
-          task: str, loaded: dict, report: Report) -> None:
-    """Make the frames of ``wanted`` that ``store`` lacks, of panel ``k``, each saved as soon as it is done."""
+          task: str, loaded: dict, report: Report, workers: int = 0) -> dict:
+    """Make the frames of ``wanted`` that ``store`` lacks, of panel ``k``, each saved as soon as it is
+    done (on ``workers`` Ray workers, or here); how they were made, for the sidecar."""
     panel = job.as_panels()[k]
     missing = [i for i in wanted if not store.has(i)]
     if not missing:
-        return
+        return {"by": "none: every frame was on disk"}
+    names = job.bend_names(k if job.panels else None)
+    if workers:
+        from .distributed import render_shards
+
+        counter = Counter(report, task, len(wanted), done=len(wanted) - len(missing))
+
+        def save(i: int, data: bytes) -> None:
+            store.save(i, data)
+            counter.add()
+
+        return render_shards(panel, drives, missing, workers=workers, save=save, report=report,
+                             options=dict(n_frames=n_frames, fps=job.fps, batch=job.batch, names=names))
     which = models.key(panel.generation)
     if which not in loaded:
         report(Stage(f"loading model {panel.generation.model}"))
         loaded[which] = models.load_for(panel.generation)
     counter = Counter(report, task, len(wanted), done=len(wanted) - len(missing))
-    names = job.bend_names(k if job.panels else None)
     for i, frame in panel_frames(panel, loaded[which], drives, n_frames=n_frames, fps=job.fps, batch=job.batch,
                                  indices=missing, names=names, report=report):
         store.save(i, frame)  # on disk as soon as it is done: an interrupted render resumes here
         counter.add()
+    return {"by": "local"}
 
 
 def all_drives(job: RenderJob, song: Audio, n: int) -> list[list[Drive]]:

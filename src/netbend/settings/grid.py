@@ -202,6 +202,9 @@ class GridJob:
     batch: int = same_as(RenderJob, "batch", default=8, help="cells per UNet call; results equal batch 1's up to "
                                                               "float rounding")
     overwrite: bool = same_as(RenderJob, "overwrite", help="replace an existing grid and its cells")
+    workers: int | None = same_as(RenderJob, "workers", help="make the columns on a local Ray cluster of N workers "
+                                                              "(each computes its columns' shared trajectory)")
+    ray: str | None = same_as(RenderJob, "ray")
 
     IGNORED = ("prompts", "interpolation", "walk", "renoise")  # generation settings that mean nothing for one image
 

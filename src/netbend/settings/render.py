@@ -113,6 +113,13 @@ class RenderJob:
                                            "per seed")
     panels: list[Panel] = setting(flag=None, default_factory=list, frames=False,
                                   help="pictures tiled side by side, each with its own settings: " + ", ".join(PANEL_KEYS))
+    workers: int | None = setting(None, frames=False, scene=False, check=at_least(1), metavar="N",
+                                  help="render on a local Ray cluster of N workers (one per GPU where there are "
+                                       "GPUs, else one CPU each); frames equal a local render's (pip install "
+                                       "'netbend[ray]')")
+    ray: str | None = setting(None, frames=False, scene=False, metavar="ADDRESS",
+                              help="render on the running Ray cluster: auto, or ray://HOST:10001 (Ray Client); "
+                                   "every node needs netbend and, for a local model, the same path to it")
     overwrite: bool = setting(False, frames=False, scene=False,
                               help="replace an existing output (and kept frames made with other settings); never "
                                    "an input")
@@ -126,6 +133,11 @@ class RenderJob:
         for panel in self.as_panels():
             out += [i for i in panel.generation.inputs() if i not in out]
         return out
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the frames are made on Ray workers."""
+        return bool(self.workers or self.ray)
 
     def as_panels(self) -> list[Panel]:
         """What is tiled side by side: the panels, or the job itself as its one panel."""
