@@ -127,7 +127,7 @@ def test_a_bad_operator_value_in_a_worker_is_the_local_message(tmp_path, clip):
     assert str(remote.value) == str(local.value)
 
 
-def test_a_grid_on_two_workers_equals_the_local_grid(tmp_path):
+def test_a_grid_on_two_workers_equals_the_local_grid(tmp_path):  # a layer asked twice, too
     import numpy as np
     from PIL import Image
 
@@ -135,7 +135,7 @@ def test_a_grid_on_two_workers_equals_the_local_grid(tmp_path):
     from netbend.settings import Generation, GridJob
 
     def grid(name, **kw):
-        job = GridJob(op="rotate_r1", output=str(tmp_path / f"{name}.png"), values=[0.0, 1.0, 2.0],
+        job = GridJob(op="rotate_r1", output=str(tmp_path / f"{name}.png"), values=[0.0, 1.0, 2.0], layers=[0, 3, 0, 6],
                       generation=Generation(model="tiny", steps=6, size=(64, 64), device="cpu"), **kw)
         return render_grid(job)
 

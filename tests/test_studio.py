@@ -3,6 +3,7 @@ chromium), and its safety rules (paths, upload size, auth off the loopback)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -104,11 +105,13 @@ def _with_audio(scene: Path, song: Path) -> Path:
     ("  stem: ../../../../etc/hosts\n", "is outside the studio's folders"),
     ("frames_dir: /tmp\n", None),  # the studio chooses its own frames folder: a scene's is replaced
 ])
-def test_a_scene_cannot_reach_outside_the_studio(client, song, line, needle):
+def test_a_scene_cannot_reach_outside_the_studio(client, studio, song, line, needle):
     text = SCENE + line if line.startswith(" ") else line + SCENE
     if needle is None:
-        video, _ = client.predict(handle_file(str(song)), text, api_name="/render")
+        video, sidecar = client.predict(handle_file(str(song)), text, api_name="/render")
         assert frames_of(video)[0] == 10
+        kept = json.loads(Path(sidecar).read_text())["settings"]["frames_dir"]
+        assert Path(kept).is_relative_to(studio[1] / "work")  # the studio's frames folder, not /tmp
         return
     with pytest.raises(Exception, match=needle):
         client.predict(handle_file(str(song)), text, api_name="/render")
@@ -256,3 +259,25 @@ def test_grid_endpoint_takes_a_grid_or_a_render_scene(client):
                  "model: tiny\nsteps: 2\nsize: 64x64\nvalues: 0,pi\nbends:\n- op: rotate_r1\n"):
         png = Image.open(client.predict(text, api_name="/grid"))
         assert png.width >= 3 * 64 and png.height >= 2 * 64  # layers 0, 1, 2 by 2 values, 64 px cells
+
+
+def test_the_form_keeps_what_it_does_not_show_of_a_loaded_scene():
+    from netbend.studio.app import form_values, scene_from_form
+
+    text = ("model: tiny\nsteps: 4\npanels:\n- seed: 1\n- seed: 2\nbends:\n- op: threshold\n  constant: 0.5\n"
+            "  layer: 2\n")
+    values = form_values(text)
+    values[[i.elem_id for i in form.items()].index("generation-steps")] = "6"  # an edit in the form
+    back = yaml.safe_load(scene_from_form(text, values[-1], *values[:-1]))
+    assert back["steps"] == 6 and back["panels"] == [{"seed": 1}, {"seed": 2}]
+    assert back["bends"] == [{"op": "threshold", "constant": 0.5, "layer": 2}]
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("ray: ray://10.1.1.1:10001\n", "ray says how to run, not what to render"),
+    ("workers: 64\n", "workers says how to run"),
+    ("seeds: [1, 2]\n", "the studio renders one video at a time"),
+])
+def test_a_browser_scene_cannot_choose_how_the_server_runs(client, song, line, needle):
+    with pytest.raises(Exception, match=needle):
+        client.predict(handle_file(str(song)), line + SCENE, api_name="/render")

@@ -18,7 +18,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from ..errors import NetbendError
+from ..errors import NetbendError, first_words
 from .events import Note, Report, Stage, silent
 
 
@@ -88,48 +88,73 @@ class _Worker:
         return [(i, png(f)) for i, f in panel_frames(panel, self.model, drives, indices=indices, **options)]
 
 
+RETRIES = 3  # lost workers a shard may go through before the render stops
+
+
+def _actor_class(ray: Any, workers: int, report: Report) -> tuple[Any, int]:
+    """The worker actor (one GPU each on a cluster with GPUs, else one CPU) and how many fit."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus and workers > gpus:  # more would wait for a GPU forever
+        report(Note(f"{gpus} GPUs: {gpus} workers, not {workers}"))
+        workers = gpus
+    return ray.remote(max_restarts=0, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(_Worker), workers
+
+
+def _failed(e: Exception) -> NetbendError:
+    """A worker's error as the one line the driver prints (a `NetbendError`'s own text)."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, NetbendError):
+        return NetbendError(str(cause))
+    return NetbendError(f"a worker failed: {type(cause or e).__name__}: {first_words(cause or e)}")
+
+
 def render_shards(panel: Any, drives: list, indices: list[int], *, workers: int, options: dict,
                   save: Callable[[int, bytes], None], report: Report = silent) -> dict[str, Any]:
     """Make the frames ``indices`` of ``panel`` on ``workers`` actors, ``save`` each as it comes;
     what the sidecar records (frames per worker, workers lost)."""
     ray = _ray()
-    gpus = ray.cluster_resources().get("GPU", 0) >= 1
-    actor = ray.remote(max_restarts=0, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(_Worker)
+    actor, workers = _actor_class(ray, workers, report)
     size = max(1, options.get("batch", 1))
-    queue = deque(indices[i:i + size] for i in range(0, len(indices), size))
+    queue = deque((indices[i:i + size], 0) for i in range(0, len(indices), size))  # (shard, workers it lost)
+    shared = ray.put(drives)  # sent once, not with every shard
     actors = {k: actor.remote(panel.generation) for k in range(min(workers, len(queue)))}
-    for k, pid in zip(actors, ray.get([a.pid.remote() for a in actors.values()])):
-        report(Stage(f"worker {k} ready (pid {pid})"))
     done, lost = {k: 0 for k in actors}, 0
-    in_flight: dict[Any, tuple[int, Any, list[int]]] = {}  # ref: (worker, its actor then, shard)
+    in_flight: dict[Any, tuple[int, Any, list[int], int]] = {}  # ref: (worker, its actor then, shard, tries)
 
     def submit(k: int) -> None:
         if queue:
-            shard = queue.popleft()
-            in_flight[actors[k].frames.remote(panel, drives, shard, options)] = (k, actors[k], shard)
+            shard, tries = queue.popleft()
+            in_flight[actors[k].frames.remote(panel, shared, shard, options)] = (k, actors[k], shard, tries)
 
-    for k in actors:  # two shards each: one computing, one waiting, so a worker never idles
-        submit(k)
-        submit(k)
     try:
+        try:
+            pids = ray.get([a.pid.remote() for a in actors.values()])
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:  # a worker that cannot start
+            raise _failed(e) from None
+        for k, pid in zip(actors, pids):
+            report(Stage(f"worker {k} ready (pid {pid})"))
+        for k in actors:  # two shards each: one computing, one waiting, so a worker never idles
+            submit(k)
+            submit(k)
         while in_flight:
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
-            k, sent_to, shard = in_flight.pop(ref)
+            k, sent_to, shard, tries = in_flight.pop(ref)
             try:
                 frames = ray.get(ref)
             except ray.exceptions.RayActorError:  # the worker died: its shards go to a new one
-                queue.appendleft(shard)
+                if tries + 1 > RETRIES:
+                    raise NetbendError(f"frames {shard[0]}..{shard[-1]} lost {RETRIES} workers in a row; "
+                                       "stopping (out of memory?)") from None
+                queue.appendleft((shard, tries + 1))
                 if actors[k] is sent_to:  # not replaced yet (its other shards fail too)
                     lost += 1
                     report(Note(f"worker {k} was lost; its frames go to a new worker"))
+                    ray.kill(sent_to)  # an unreachable one would keep its GPU
                     actors[k] = actor.remote(panel.generation)
                 submit(k)
                 continue
             except ray.exceptions.RayTaskError as e:
-                cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else None
-                if isinstance(cause, NetbendError):
-                    raise NetbendError(str(cause)) from None
-                raise
+                raise _failed(e) from None
             for i, data in frames:
                 save(i, data)
             done[k] += len(frames)
@@ -154,24 +179,20 @@ def grid_columns(job: Any, workers: int, *, report: Report = silent) -> Any:
     ray = _ray()
     t0 = time.perf_counter()
     layers = job.columns()
-    shares = [layers[k::workers] for k in range(min(workers, len(layers)))]
-    gpus = ray.cluster_resources().get("GPU", 0) >= 1
-    actor = ray.remote(max_restarts=0, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(_Worker)
+    actor, workers = _actor_class(ray, workers, report)
+    shares = [list(range(len(layers)))[k::workers] for k in range(min(workers, len(layers)))]  # column positions
     actors = [actor.remote(job.generation) for _ in shares]
     report(Stage(f"{len(actors)} workers making {len(layers)} columns"))
     try:
-        parts = ray.get([a.grid.remote(dataclasses.replace(job, layers=share, workers=None, ray=None))
-                         for a, share in zip(actors, shares)])
-    except ray.exceptions.RayTaskError as e:
-        if isinstance(getattr(e, "cause", None), NetbendError):
-            raise NetbendError(str(e.cause)) from None
-        raise
+        parts = ray.get([a.grid.remote(dataclasses.replace(job, layers=[layers[j] for j in share], workers=None,
+                                                           ray=None)) for a, share in zip(actors, shares)])
+    except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
+        raise _failed(e) from None
     finally:
         for a in actors:
             ray.kill(a)
     cells = np.zeros((len(layers), *parts[0][0].shape[1:]), np.uint8)
     for share, (part, _) in zip(shares, parts):
-        for j, layer in enumerate(share):
-            cells[layers.index(layer)] = part[j]
+        cells[share] = part
     return Grid(job, layers, grid_rows(job), cells, sum(e for _, e in parts), time.perf_counter() - t0,
                 model={"source": job.generation.model, "note": f"loaded by {len(actors)} Ray workers"})

@@ -240,6 +240,7 @@ def _loader():
 
 
 SCENE_SUFFIXES = (".yaml", ".yml")
+HOW_TO_RUN = tuple(f.name for _, f in flat_fields(RenderJob) if not f.metadata.get("scene", True))  # flags only
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None, first_bends: list | None = None) -> RenderJob:
@@ -268,6 +269,10 @@ def read(path: str | Path, overrides: dict[str, Any] | None = None, first_bends:
     data = data if data is not None else {}
     notes: list[str] = []
     if isinstance(data, dict):
+        how = [k for k in data if k in HOW_TO_RUN]
+        if how:
+            raise NetbendError(f"{how[0]} says how to run, not what to render: give it as a flag "
+                               f"(--{how[0].replace('_', '-')}), not in the scene {path.name}")
         scene_preset = data.pop("preset", None)
         preset = preset or scene_preset  # the flag's over the scene's
         data = layered(data, overrides or {})

@@ -64,6 +64,23 @@ def scene_text(extra_bends: str, *values: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def scene_from_form(current: str, extra_bends: str, *values: Any) -> str:
+    """The form laid over the scene it came from: the form wins for the settings it shows; the
+    scene's other settings (panels, seeds, a bend's stem or constant, ...) stay as they were."""
+    base = yaml.safe_load(current or "") or {}
+    base = base if isinstance(base, dict) else {}
+    data = yaml.safe_load(scene_text(extra_bends, *values)) or {}
+    shown = {item.name: item.section for item in form.items()}
+    out = {k: v for k, v in base.items() if shown.get(k, "bend") == "bend" and k != "bends"}
+    out.update({k: v for k, v in data.items() if k != "bends"})
+    bends, old = data.get("bends") or [], base.get("bends") or []
+    if bends and old and isinstance(old[0], dict):
+        bends[0] = {**{k: v for k, v in old[0].items() if shown.get(k) != "bend"}, **bends[0]}
+    if bends:
+        out["bends"] = bends
+    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)
+
+
 def form_values(text: str) -> list[Any]:
     """A scene's YAML as the form's values, in the form's order, then the extra bends' YAML."""
     data = yaml.safe_load(text or "") or {}
@@ -195,7 +212,7 @@ def _wire_frames(studio: Studio, c: Page) -> None:
             yield frames
 
     def scene_first(button: Any) -> Any:
-        return button.click(guarded(scene_text), c.form, c.scene, api_name=False)
+        return button.click(guarded(scene_from_form), [c.scene, *c.form], c.scene, api_name=False)
 
     made = gr.State([])
     scene_first(c.render_btn).then(guarded(render_api), [c.song, c.scene], [c.video, c.sidecar, made],
@@ -222,14 +239,14 @@ def _wire_scenes(studio: Studio, c: Page) -> None:
 
     c.scene_in.upload(guarded(load_scene), c.scene_in, [c.scene, c.extra, *c.ordered], api_name=False)
 
-    def save_scene(*values):
-        text = scene_text(*values)
+    def save_scene(current, *values):
+        text = scene_from_form(current, *values)
         path = studio.work / "scenes" / "scene.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return text, str(path)
 
-    c.save_btn.click(guarded(save_scene), c.form, [c.scene, c.scene_out], api_name=False)
+    c.save_btn.click(guarded(save_scene), [c.scene, *c.form], [c.scene, c.scene_out], api_name=False)
 
 
 def launch(job: StudioJob, *, block: bool = True) -> tuple[Any, str]:

@@ -20,7 +20,7 @@ from ..settings.declare import default_of, flag_of, flat_fields, optional_type, 
 SECTIONS = {
     "generation": (Generation, ("device",)),
     "bend": (Bend, ("stem", "constant")),
-    "video": (RenderJob, ("audio", "output", "frames_dir", "seeds", "overwrite")),
+    "video": (RenderJob, ("audio", "output", "frames_dir", "seeds", "overwrite", "workers", "ray")),
 }
 
 

@@ -59,9 +59,12 @@ class Studio:
         if job.frames_dir:
             self.inside(job.frames_dir, "frames_dir")
         for role, path in job.inputs():
-            if role in ("the model", "the decoder", "a LoRA") and str(path) == self.job.model:
-                continue
-            self.inside(path, role.removeprefix("the ").removeprefix("a "))
+            if not self.own_model(path):
+                self.inside(path, role.removeprefix("the ").removeprefix("a "))
+
+    def own_model(self, path: str | Path) -> bool:
+        """Whether ``path`` is the server's own --model (which the browser may use, wherever it is)."""
+        return Path(path).expanduser().resolve() == Path(self.job.model).expanduser().resolve()
 
     # -- scenes ---------------------------------------------------------------------------------
 
@@ -82,7 +85,10 @@ class Studio:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "scene.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-        job, _ = scene.read(path)
+        job, _ = scene.read(path)  # refuses how-to-run keys (overwrite, workers, ray): the studio decides those
+        if job.seeds:
+            raise NetbendError("the studio renders one video at a time: leave seeds out (use panels, or netbend "
+                               "render --seeds)")
         job = dataclasses.replace(job, overwrite=True)  # its own work folder: a rerun replaces its video
         self.check_paths(job)
         return job
@@ -110,7 +116,7 @@ class Studio:
         known = {f.name for f in dataclasses.fields(Generation)}
         g = from_mapping(Generation, {k: v for k, v in data.items() if k in known})
         for role, path in g.inputs():
-            if str(path) != self.job.model:
+            if not self.own_model(path):
                 self.inside(path, role)
         model = self.model_for(g)
         shapes = {n: info.shape for n, info in sites.probe(model, g.size).items()}
@@ -205,13 +211,14 @@ class Studio:
         bends = data.get("bends") or []
         if "op" not in data and bends and isinstance(bends[0], dict):  # a render's scene: its first bend's operator
             data.update({k: bends[0][k] for k in ("op", "site", "channels") if k in bends[0]})
-        known = {f.name for _, f in scene.flat_fields(GridJob)} - set(GridJob.IGNORED)
+        known = ({f.name for _, f in scene.flat_fields(GridJob) if f.metadata.get("scene", True)}
+                 - set(GridJob.IGNORED))
         data = {k: v for k, v in data.items() if k in known}
         digest = hashlib.sha1(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()[:12]
         data.update(output=str(self.work / f"grid-{digest}" / "grid.png"), overwrite=True)
         job = scene.from_mapping(GridJob, data)
         for role, path in job.generation.inputs():
-            if str(path) != self.job.model:
+            if not self.own_model(path):
                 self.inside(path, role)
         job.check()
         return render_grid(job, model=self.model_for(job.generation), report=report).files["grid"]
