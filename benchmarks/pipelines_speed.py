@@ -83,6 +83,8 @@ def main() -> None:
     print(f"FLOPs per frame: dafx {flops(*runs['dafx']) / 1e12:.2f} T, jaes {flops(*runs['jaes']) / 1e12:.3f} T "
           f"(ratio {predicted:.1f}x)")
     rows = []
+    print("\n| batch | frames | dafx s/frame | jaes s/frame | jaes frames/s | measured ratio | FLOP ratio |")
+    print("|---|---|---|---|---|---|---|")
     for batch in [int(b) for b in args.batches.split(",")]:
         frames = max(args.frames, batch)
         try:
@@ -97,10 +99,7 @@ def main() -> None:
             torch.cuda.empty_cache()
             break
         dafx, jaes = (float(np.mean(times[n])) for n in ("dafx", "jaes"))
-        rows.append((batch, frames, dafx, jaes, times))
-    print("\n| batch | frames | dafx s/frame | jaes s/frame | jaes frames/s | measured ratio | FLOP ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for batch, frames, dafx, jaes, times in rows:
+        rows.append((batch, frames, dafx, jaes, times))  # printed at once: a run cut short keeps its rows
         print(f"| {batch} | {frames} | {dafx:.3f} | {jaes:.4f} | {1 / jaes:.2f} | {dafx / jaes:.1f}x | {predicted:.1f}x |")
     for batch, _, _, _, times in rows:
         print(f"batch {batch} each repeat, s/frame: " + "; ".join(
