@@ -70,7 +70,9 @@ def test_layer_steps_bends_the_final_latent_just_before_decoding(tmp_path, wav, 
     x = x.to(tiny_model.device, tiny_model.dtype)
     denoise = sampling.guided_denoiser(tiny_model.unet, tiny_model.encode_text([s.generation.prompt]), None, 1.0)
     final = sampling.sample(denoise, sched, x)
-    np.testing.assert_array_equal(bent, tiny_model.decode(final + 0.7)[0])
+    # float16 (CUDA) rounds the bend's 0.7 and this sum differently: one grey level apart at most
+    np.testing.assert_allclose(bent.astype(int), tiny_model.decode(final + 0.7)[0].astype(int),
+                               atol=0 if tiny_model.dtype == torch.float32 else 1)
 
 
 def test_same_settings_give_identical_frames_and_seed_matters(tmp_path, wav, tiny_model):

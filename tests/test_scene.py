@@ -55,7 +55,8 @@ def test_lerp_hits_the_keyframes_and_holds_after_the_last(tiny_model):
     orb, crane = tiny_model.encode_text(["a floating orb"])[0], tiny_model.encode_text(["a crane"])[0]
     e = sched.embeddings(np.array([0.0, 1.0, 2.0, 3.0, 9.0]))
     assert torch.equal(e[0], orb) and torch.equal(e[1], orb)  # held before the first, exact at it
-    torch.testing.assert_close(e[2], (orb + crane) / 2)
+    half = tiny_model.dtype == torch.float16  # (orb + crane) / 2 and orb + w (crane - orb) round differently there
+    torch.testing.assert_close(e[2], (orb + crane) / 2, **(dict(atol=1e-3, rtol=1e-3) if half else {}))
     assert torch.equal(e[3], crane) and torch.equal(e[4], crane)
     assert calls == [["a floating orb", "a crane"]]  # each distinct prompt encoded once
     s = prompts.PromptSchedule(keys, tiny_model.encode_text, "slerp").embeddings(np.array([1.0, 2.0, 3.0]))

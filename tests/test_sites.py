@@ -330,7 +330,8 @@ def test_random_operators_bend_both_halves_of_a_guided_batch_alike(tiny_model):
         h1.remove()
     noise = after[0] - before[0]
     assert noise.abs().mean() > 0.5  # standard normal noise was added ...
-    torch.testing.assert_close(noise[0], noise[1])  # ... the same to the unconditional and the conditional half
+    # ... the same to the unconditional and the conditional half (in float16, up to the rounding of out + noise)
+    torch.testing.assert_close(noise[0], noise[1], **(dict(atol=4e-3, rtol=0) if x.dtype == torch.float16 else {}))
 
 
 def test_k_means_groups_channels_whose_maps_look_alike():

@@ -258,6 +258,10 @@ def _quiet_libraries() -> None:
 
     diffusers.utils.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
+    # their loading bars (transformers 5.17 draws "Loading weights" on stderr) would come before netbend's own
+    # bars and one-line errors
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
