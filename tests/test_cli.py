@@ -64,7 +64,7 @@ def test_demo_never_overwrites_a_track_and_checks_its_steps(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "needles"), [
     (["render", "{tmp}/missing.wav"], ["audio file not found", "missing.wav"]),
     (["render", "{junk}"], ["cannot read audio", "junk.wav"]),
-    (["render", "{clip}", "--op", "spin"], ["unknown operator 'spin'"]),
+    (["render", "{clip}", "--op", "twirl"], ["unknown operator 'twirl'"]),
     (["render", "{clip}", "--op", "add", "--layer", "3"], ["--layer must be in [0, 2]", "got 3"]),
     (["render", "{clip}", "--size", "100x64"], ["multiples of 8", "100x64"]),
     (["render", "{tmp}"], ["is a folder"]),

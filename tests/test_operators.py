@@ -342,7 +342,7 @@ def test_chains_apply_in_order_and_parse_like_python():
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: operators.get("spin"), "unknown operator 'spin'.*rotate_r1"),
+    (lambda: operators.get("spinn"), "unknown operator 'spinn'.*rotate_r1"),
     (lambda: operators.get("add", channel=1), "no option channel"),
     (lambda: operators.get("negate", r=1), "takes no parameter"),
     (lambda: operators.get("add")(torch.zeros(2, 4, 4, 4), torch.zeros(5)), r"'add' needs r of shape"),

@@ -66,7 +66,7 @@ def test_an_excerpt_has_its_frames_and_audio_and_equals_the_full_render(tmp_path
     common = [*TINY, "--op", "rotate_r1"]
     assert main(["render", str(clip), "-o", str(tmp_path / "full.mp4"), "--frames-dir", str(tmp_path / "ff"), *common]) == 0
     assert main(["render", str(clip), "-o", str(tmp_path / "part.mp4"), "--frames-dir", str(tmp_path / "pf"), *common,
-                 "--start", "1.0", "--duration", "1.2"]) == 0
+                 "--start", "1", "--duration", "1.2s"]) == 0
     assert len(decoded(tmp_path / "part.mp4")) == 12
     with av.open(str(tmp_path / "part.mp4")) as c:
         a = c.streams.audio[0]
@@ -150,7 +150,7 @@ def test_a_scene_takes_the_flags_given_on_the_command_line(tmp_path, wav, capsys
     clip = wav(2.0)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({"audio": str(clip), "output": str(tmp_path / "s.mp4"),
                                                      "model": "tiny", "steps": 2, "size": [64, 64], "fps": 10}))
-    assert main(["render", str(tmp_path / "s.yaml"), "--start", "0.5", "--duration", "0.5", "--size", "32x32",
+    assert main(["render", str(tmp_path / "s.yaml"), "--start", "0.5s", "--duration", "0:00.5", "--size", "32x32",
                  "--quiet", "--device", DEVICE]) == 0
     assert decoded(tmp_path / "s.mp4").shape == (5, 32, 32, 3)
 

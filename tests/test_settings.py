@@ -101,7 +101,7 @@ def test_a_scene_round_trip_keeps_every_setting(tmp_path):
 
 @pytest.mark.parametrize("data, needle", [
     ({"panels": [{"size": [64, 64]}]}, "panels[0].size cannot differ between panels"),
-    ({"bends": [{"op": "add", "window": [1]}]}, "bends[0].window must be a pair of numbers [a, b], got [1]"),
+    ({"bends": [{"op": "add", "window": [1]}]}, "bends[0].window must be a pair of values [a, b], got [1]"),
     ({"seeds": [1, "two"]}, "seeds must be a list of values of one kind"),
     ({"bends": [{"op": "add", "invert": "yes"}]}, "bends[0].invert must be true or false"),
 ])

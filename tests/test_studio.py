@@ -202,7 +202,7 @@ def test_in_a_real_browser_upload_shape_preview_render(studio, song, tmp_path):
 
 
 @pytest.mark.parametrize("scene, needle", [
-    (SCENE.replace("rotate_r1", "spin"), "unknown operator 'spin'"),
+    (SCENE.replace("rotate_r1", "twirl"), "unknown operator 'twirl'"),
     (SCENE + "  layer: 9\n", "bends[0].layer must be in [0, 2]"),
 ])
 def test_bad_settings_show_the_clis_one_line_message_and_the_app_keeps_serving(client, song, scene, needle):

@@ -44,3 +44,43 @@ def to_range(values: np.ndarray, lo: float, hi: float, *, curve: str = "linear",
         u = np.log1p(u * np.expm1(_K)) / _K
     u = np.where(constant, 0.0, u)
     return lo + u * (hi - lo)
+
+
+def accumulate(r: np.ndarray, *, identity: float, how: str, fps: float, active: np.ndarray | None = None,
+               wrap: float | None = None, limit: float | None = None, label: str = "range") -> np.ndarray:
+    """A parameter integrated over time: each frame's ``r`` read as a rate per second.
+
+    ``how="add"``: frame ``i`` gets ``identity + sum_{j<i} (r_j - identity) / fps`` (a spin of
+    ``r`` degrees per second); ``how="multiply"``: ``prod_{j<i} r_j ** (1 / fps)`` (a zoom by
+    ``r`` per second). Frame 0 is the identity; frames outside ``active`` add nothing.
+    ``wrap``: the accumulated offset is taken modulo this period (a factor for multiply: the
+    zoom restarts at 1 each time it reaches ``wrap``); ``limit``: it stops this far from the
+    identity (a factor for multiply, in both directions).
+
+    Parameters
+    ----------
+    r : np.ndarray [shape=(n_frames,)]
+    label : how errors name the range the rates came from
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if how == "multiply":
+        if np.any(r <= 0):
+            raise NetbendError(f"{label}: an accumulated zoom needs factors above 0 per second, got {r.min():g}")
+        step = np.log(r) / fps  # in log space a zoom adds
+        period = None if wrap is None else float(np.log(wrap))
+        bound = None if limit is None else float(np.log(limit))
+    elif how == "add":
+        step, period, bound = (r - identity) / fps, wrap, limit
+    else:
+        raise NetbendError(f"unknown accumulation {how!r}; use add or multiply")
+    if active is not None:
+        step = np.where(active, step, 0.0)
+    if bound is None:
+        total = np.concatenate([[0.0], np.cumsum(step)[:-1]])  # frame i: the steps before it
+    else:  # an integrator that saturates at the bound and leaves it as soon as the rate turns
+        total = np.zeros(len(step))
+        for i in range(1, len(step)):
+            total[i] = min(max(total[i - 1] + step[i - 1], -bound), bound)
+    if period is not None:
+        total = np.mod(total, period)
+    return np.exp(total) if how == "multiply" else identity + total

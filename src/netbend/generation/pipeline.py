@@ -27,7 +27,8 @@ import torch
 from . import sites
 from .bending import LATENT, Clock, LatentBends, PlacedBend
 from .noise import NoiseWalk
-from .prompts import Keyframe, PromptSchedule, parse as parse_prompts
+from ..errors import NetbendError
+from .prompts import PromptSchedule
 from .sampling import Denoiser, guided_denoiser, sample
 from .schedulers import make_scheduler
 
@@ -92,7 +93,9 @@ class Pipeline:
         # the one place the sampler is made and its steps set; each batch starts from a copy of it
         self.scheduler = make_scheduler(g.scheduler, model.scheduler_config, g.steps, device=model.device,
                                         timesteps=g.timesteps)
-        keyframes = parse_prompts(g.prompts) if g.prompts is not None else [Keyframe(0.0, g.prompt)]
+        if g.cycle:
+            raise NetbendError("a --cycle of prompts must be placed on the song's beats first (netbend.jobs.timeline)")
+        keyframes = g.keyframes()
         self.prompts = PromptSchedule(keyframes, model.encode_text, g.interpolation)  # each prompt encoded once
         self.uncond = model.encode_text([g.negative_prompt]) if g.guidance > 1 else None  # (1, 77, D)
         self.walk = NoiseWalk(model.latent_shape(*g.size), n_frames=n_frames, seed=g.seed, walk=g.walk)

@@ -104,12 +104,19 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
     workers to make the frames on (0: this process)."""
     from .sidecar import plot_drives, sidecar
 
+    from . import timeline
+
     song = load(job.audio)
     n = frames_of(song, job.fps)
+    analyses: dict = {}  # each audio file analysed once: the beat grid, the features
+    written = job  # as the user wrote it, for the sidecar (a rerun compares it)
+    job, musical = timeline.place(job, song, analyses)  # every bar.beat position in seconds
+    if musical:
+        report(Note(timeline.summary(musical)))
     first, stop = excerpt_frames(job, n)
     out = Path(job.output)
     panels = job.as_panels()
-    drives = all_drives(job, song, n)  # over the whole song: an excerpt's frames equal the full render's
+    drives = all_drives(job, song, n, analyses)  # over the whole song: an excerpt's frames equal the full render's
     work = Path(job.frames_dir) if job.frames_dir else out.parent / f".{out.stem}.frames"
     made: list[dict] = []  # how each panel's frames were made
     with ExitStack() as stack:
@@ -132,8 +139,10 @@ def render_video(job: RenderJob, *, loaded: dict[tuple, StableDiffusion], report
     described = None if used is None else {**used.describe(), "sampler": sampler_record(used, job.generation)}
     if described is None and workers:
         described = {"source": job.generation.model, "note": "loaded by the Ray workers"}
-    record = sidecar(job, model=described, song=song, n_frames=n,
+    record = sidecar(written, model=described, song=song, n_frames=n,
                      excerpt=(first, stop), panels=panels, drives=drives)
+    if musical:
+        record["musical_time"] = musical
     record["rendering"] = made if job.panels else made[0]
     side = out.with_suffix(".json")
     side.write_text(json.dumps(record, indent=1, allow_nan=False))
@@ -176,14 +185,16 @@ def _fill(store: FrameStore, job: RenderJob, k: int, drives: list[Drive], wanted
     return {"by": "local"}
 
 
-def all_drives(job: RenderJob, song: Audio, n: int) -> list[list[Drive]]:
-    """Every panel's drives, each audio file analysed once; parameters outside an operator's
-    domain, or options that do not fit the latent, fail here, before a model loads."""
-    analyses: dict = {}
+def all_drives(job: RenderJob, song: Audio, n: int, analyses: dict | None = None) -> list[list[Drive]]:
+    """Every panel's drives, each audio file analysed once (``analyses``: by file, None the song,
+    kept across calls); parameters outside an operator's domain, or options that do not fit the
+    latent, fail here, before a model loads."""
+    analyses = {} if analyses is None else analyses
     out = []
     for k, panel in enumerate(job.as_panels()):
         names = job.bend_names(k if job.panels else None)
-        ds = drives_io.drives(panel.stem_bends(), song, fps=job.fps, n_frames=n, names=names, analyses=analyses)
+        ds = drives_io.drives(panel.stem_bends(), song, fps=job.fps, n_frames=n, names=names, analyses=analyses,
+                              meter=job.meter, bar_offset=job.bar_offset)
         for bend, drive, nm in zip(panel.stem_bends(), ds, names):
             _try_bend(bend.chain(), bend, drive, panel.generation.size, nm)
         out.append(ds)
@@ -252,6 +263,7 @@ def panel_frames(panel: Panel, model: StableDiffusion, drives: list[Drive], *, n
 
 def excerpt_frames(job: RenderJob, n: int) -> tuple[int, int]:
     """Frames [first, stop) of the excerpt ``start`` .. ``start + duration`` of a song of n frames."""
+    # job's times are seconds here (`netbend.jobs.timeline.place`)
     first = math.floor(job.start * job.fps + 1e-9)  # 0.7 s at 10 fps is frame 7, not 6.999...
     stop = n if job.duration is None else min(n, math.floor((job.start + job.duration) * job.fps + 1e-9))
     if first >= n or stop <= first:

@@ -63,9 +63,9 @@ def sidecar(job: RenderJob, *, model: dict | None, song: Audio, n_frames: int, e
         "time_s": (np.arange(n_frames) / job.fps).tolist(),
         "bends": bend_records(panels[0], drives[0]),
     }
-    if job.panels:
-        record["panels"] = [{"settings": to_mapping(p.generation, defaults=True), "stem": p.stem,
-                             "bends": bend_records(p, d)} for p, d in zip(panels, drives)]
+    if job.panels:  # settings as written (``job``), bends as they acted (``panels``: times in seconds)
+        record["panels"] = [{"settings": to_mapping(w.generation, defaults=True), "stem": p.stem,
+                             "bends": bend_records(p, d)} for w, p, d in zip(job.panels, panels, drives)]
     return record
 
 

@@ -18,7 +18,7 @@ Families live in their own modules; importing this package registers them all.
 """
 
 # registration, in the order `netbend ops` lists the families
-from . import pointwise, tensor, morphological, normalisation  # noqa: F401, I001
+from . import pointwise, tensor, morphological, motion, normalisation  # noqa: F401, I001
 from .listing import describe
 from .registry import (
     FAMILIES,

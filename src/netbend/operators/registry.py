@@ -18,7 +18,8 @@ import torch
 from ..errors import NetbendError
 from ..parsing import parse_value
 
-FAMILIES = ("point-wise", "tensor", "morphological", "normalisation")
+FAMILIES = ("point-wise", "tensor", "morphological", "motion", "normalisation")
+ACCUMULATIONS = ("add", "multiply")  # how a driver's successive values compose (`OperatorSpec.accumulate`)
 # What every registered operator function receives from `Operator.__call__`, by name:
 Batch = torch.Tensor  # x and the result: (B, C, H, W)
 Param = torch.Tensor  # r: (B, *param_shape) float32, e.g. (B,) for a scalar, (B, 6), (B, 4, 4)
@@ -42,6 +43,9 @@ class OperatorSpec:
     validate: Callable[[torch.Tensor], None] | None = None  # raises NetbendError for r outside the domain
     paper_range: tuple[float, float] | None = None  # the paper's range, where it differs from default_range
     channels: int | None = None  # the channel count the operator is defined for (4: the latent's); None: any
+    # how successive values compose when a driver is integrated over time: "add" (a pan by 2 then by 3 is a pan
+    # by 5), or "multiply" (a zoom by 2 then by 3 is a zoom by 6; its identity is 1)
+    accumulate: str = "add"
 
     @cached_property
     def random(self) -> bool:
@@ -85,16 +89,19 @@ def register(
     validate: Callable[[torch.Tensor], None] | None = None,
     paper_range: tuple[float, float] | None = None,
     channels: int | None = None,
+    accumulate: str = "add",
 ) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
     """Decorator: add the function to the registry under ``name``."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if accumulate not in ACCUMULATIONS:
+        raise ValueError(f"accumulate must be one of {ACCUMULATIONS}, got {accumulate!r}")
 
     def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         if name in _REGISTRY:
             raise ValueError(f"operator {name!r} is already registered")
         _REGISTRY[name] = OperatorSpec(name, family, fn, param_shape, default_range, identity, description, validate,
-                                       paper_range, channels)
+                                       paper_range, channels, accumulate)
         return fn
 
     return add
@@ -322,6 +329,11 @@ class Chain:
     @property
     def identity(self) -> float | None:
         return self.driven[0].spec.identity if self.driven else None
+
+    @property
+    def accumulate(self) -> str:
+        """How the first driven operator's parameter accumulates over time: add, or multiply."""
+        return self.driven[0].spec.accumulate if self.driven else "add"
 
     @property
     def channels(self) -> int | None:

@@ -8,11 +8,13 @@ import numpy as np
 
 
 def plot_features(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarray | None]], *, fps: float,
-                  title: str) -> Path:
+                  title: str, beats: np.ndarray | None = None, downbeats: np.ndarray | None = None) -> Path:
     """Write a PNG with one panel per feature.
 
     panels : (label, raw, smoothed) with raw/smoothed of shape (n_frames,) or (n_frames, d);
         a multi-dimensional feature is drawn as an image (dimension x time).
+    beats, downbeats : np.ndarray [shape=(n,)], seconds
+        Marked on every panel by thin (beats) and thicker (downbeats) vertical lines.
     """
     import matplotlib
 
@@ -32,6 +34,10 @@ def plot_features(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarr
             ax.imshow(shown.T, aspect="auto", origin="lower", interpolation="nearest", cmap="magma",
                       extent=(0, len(raw) / fps, -0.5, shown.shape[1] - 0.5))
             ax.set_ylabel("dim")
+        for times, width in ((beats, 0.5), (downbeats, 1.5)):
+            if times is not None:
+                times = times[times < len(raw) / fps]  # lines past the last frame would widen the axis
+                ax.vlines(times, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:green", lw=width, alpha=0.7)
         ax.set_title(label, loc="left", fontsize=9)
         ax.margins(x=0)
     axes[-1, 0].set_xlabel("time (s)")

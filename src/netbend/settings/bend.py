@@ -6,9 +6,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import positions
 from ..audio.mapping import CURVES
 from ..errors import NetbendError
 from ..parsing import parse_number
+from ..positions import Written
 from .declare import Names, check_fields, finite, pair_of, setting
 
 if TYPE_CHECKING:
@@ -35,6 +37,27 @@ def _check_smooth(text: str, label: str) -> None:
     smoothing.parse(text)
 
 
+def _check_trigger(text: str, label: str) -> None:
+    from ..audio.events import parse_trigger
+
+    parse_trigger(text, label)
+
+
+def _check_envelope(text: str, label: str) -> None:
+    from ..audio.envelopes import parse_envelope
+
+    try:
+        parse_envelope(text)
+    except NetbendError as e:
+        raise NetbendError(f"{label}: {e}") from None
+
+
+def _check_positive(value: float, label: str) -> None:
+    finite(value, label)
+    if not value > 0:
+        raise NetbendError(f"{label} must be above 0, got {value}")
+
+
 def _check_site(text: str, label: str) -> None:
     from ..generation.sites import kind
 
@@ -52,17 +75,23 @@ def _check_range(value: tuple[float, float], label: str) -> None:
         raise NetbendError(f"{label} must be two finite numbers, got {value[0]}:{value[1]}")
 
 
-def _check_keyframes(value: list[tuple[float, float]], label: str) -> None:
+def _check_keyframes(value: list[tuple[Written, float]], label: str) -> None:
+    if not value or any(len(p) != 2 for p in value):
+        raise NetbendError(f"{label} must be [time, value] points, got {value!r}")
+    for t, v in value:
+        positions.check(t, f"{label}: time")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise NetbendError(f"{label} values must be finite numbers, got {v!r}")
     times = [t for t, _ in value]
-    if not times or any(b <= a for a, b in zip(times, times[1:])):
-        raise NetbendError(f"{label} must be (seconds, value) points with increasing times")
-    if not all(math.isfinite(v) for point in value for v in point):
-        raise NetbendError(f"{label} must be finite numbers, got {[list(p) for p in value]}")
+    if all(not positions.is_musical(t) for t in times) and any(b <= a for a, b in zip(times, times[1:])):
+        raise NetbendError(f"{label} must be (time, value) points with increasing times")
 
 
-def _check_window(value: tuple[float, float], label: str) -> None:
-    if not value[0] < value[1]:
-        raise NetbendError(f"{label} must be [on, off) seconds with on < off, got {list(value)}")
+def _check_window(value: tuple[Written, Written], label: str) -> None:
+    for t in value:
+        positions.check(t, label)
+    if all(not positions.is_musical(t) for t in value) and not value[0] < value[1]:
+        raise NetbendError(f"{label} must be [on, off) times with on < off, got {list(value)}")
 
 
 @dataclass(frozen=True)
@@ -100,12 +129,33 @@ class Bend:
              "rotations); write --range=-1:1 when LO is negative")
     curve: str = setting("linear", choices=CURVES, help="shape of the mapping from feature to parameter")
     invert: bool = setting(False, help="map the feature's largest value to the range's low end")
+    trigger: str | None = setting(
+        None, check=_check_trigger, metavar="EVENTS",
+        help="or drive it with an envelope started on each event: onset, beat, downbeat, or FEATURE>LEVEL (the "
+             "feature rising through LEVEL, a fraction of its range, e.g. rms>0.5); of the --stem where given")
+    envelope: str = setting("0,0.2", check=_check_envelope, metavar="A,D[,S,R]",
+                            help="--trigger's envelope: attack seconds (linear), decay time constant, and optionally "
+                                 "sustain level (held while a threshold event lasts, or until the next event) and "
+                                 "release time constant")
+    strength: str | None = setting(None, check=_check_feature, metavar="FEATURE",
+                                   help="--trigger: scale each event's envelope by this feature at the event "
+                                        "(e.g. onset), relative to its largest value in the song (default: all 1)")
+    accumulate: bool = setting(False, help="integrate the driven parameter over time, as a rate per second from the "
+                                           "operator's identity (zoom multiplies): loudness keeps the picture "
+                                           "zooming or spinning instead of pulsing")
+    wrap: float | None = setting(None, check=_check_positive, parse=parse_number, metavar="PERIOD",
+                                 help="--accumulate: wrap the accumulated parameter with this period (360 for spin; "
+                                      "for zoom a factor such as 2, an endless zoom)")
+    limit: float | None = setting(None, check=_check_positive, parse=parse_number, metavar="MAX",
+                                  help="--accumulate: stop the accumulated parameter this far from the identity "
+                                       "(for zoom a factor)")
     constant: float | None = setting(None, flag=None, check=finite, help="or drive the parameter with this constant")
-    keyframes: list[tuple[float, float]] | None = setting(
+    keyframes: list[tuple[Written, float]] | None = setting(
         None, flag=None, check=_check_keyframes,
-        help="or with these (seconds, value) points, linear between them and held outside")
-    window: tuple[float, float] | None = setting(None, flag=None, check=_check_window,
-                                                 help="[on, off) seconds: the bend acts only then")
+        help="or with these (time, value) points, linear between them and held outside; a time is seconds, "
+             "'M:SS', '9.1' (bar 9, beat 1) or 'b32' (beat 32)")
+    window: tuple[Written, Written] | None = setting(None, flag=None, check=_check_window,
+                                                     help="[on, off) times (as for keyframes): the bend acts only then")
     # not a setting: a bend given by flags is named by its flags in messages
     by_flags: bool = field(default=False, compare=False, repr=False)
 
@@ -144,11 +194,16 @@ class Bend:
         """What drives it, in words: a feature (of a stem), a constant or keyframes."""
         from pathlib import Path
 
+        of = f" of {Path(self.stem).name}" if self.stem else ""
         if self.constant is not None:
-            return f"constant {self.constant:g}"
-        if self.keyframes is not None:
-            return "keyframes"
-        return self.feature + (f" of {Path(self.stem).name}" if self.stem else "")
+            head = f"constant {self.constant:g}"
+        elif self.keyframes is not None:
+            head = "keyframes"
+        elif self.trigger is not None:
+            head = f"{self.trigger} envelope {self.envelope}{of}" + (f" x {self.strength}" if self.strength else "")
+        else:
+            head = self.feature + of
+        return head + (", accumulated" if self.accumulate else "")
 
     def check(self, steps: int, names: Names) -> None:
         """Every rule of a bend, for a render of ``steps`` steps; messages name keys by ``names``."""
@@ -168,10 +223,27 @@ class Bend:
         if where == LATENT and str(self.channels).startswith("cluster:"):
             raise NetbendError(f"{key('channels')} cluster:C/K clusters a network layer's channels; the latent has "
                                "4: list them")
-        if self.constant is not None and self.keyframes is not None:
-            raise NetbendError(f"{key('constant')} and {key('keyframes')} both given: choose one driver")
+        drivers = [k for k in ("constant", "keyframes", "trigger") if getattr(self, k) is not None]
+        if len(drivers) > 1:
+            raise NetbendError(f"{' and '.join(map(key, drivers))} both given: choose one driver")
+        self._check_accumulate(chain, key)
         if chain.param_shape is None and self.range is not None:
             raise NetbendError(f"{key('range')} has nothing to set: {chain} takes no parameter")
+
+    def _check_accumulate(self, chain: Chain, key: Any) -> None:
+        if not self.accumulate:
+            for k in ("wrap", "limit"):
+                if getattr(self, k) is not None:
+                    raise NetbendError(f"{key(k)} bounds an accumulated parameter: give {key('accumulate')} too")
+            return
+        if chain.param_shape != ():
+            raise NetbendError(f"{key('accumulate')}: {chain} takes "
+                               f"{'no parameter' if chain.param_shape is None else 'a matrix or a vector'}; "
+                               "only a one-number parameter accumulates")
+        for k in ("wrap", "limit"):
+            if chain.accumulate == "multiply" and getattr(self, k) is not None and getattr(self, k) <= 1:
+                raise NetbendError(f"{key(k)} of {chain}, which multiplies as it accumulates, is a factor above 1, "
+                                   f"got {getattr(self, k)}")
 
     def _check_steps(self, steps: int, key: Any) -> None:
         if self.steps_active is not None:

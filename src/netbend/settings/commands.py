@@ -41,9 +41,15 @@ class FeaturesJob:
     fps: float = same_as(RenderJob, "fps", help="video frame rate")
     smooth: str | None = same_as(Bend, "smooth")
     stem: str | None = same_as(Bend, "stem", help="read the features from this file instead")
-    csv: str | None = setting(None, help="write the values here, one row per frame")
+    csv: str | None = setting(None, help="write the values here, one row per frame (with --beats: the beat grid "
+                                         "instead, one row per beat)")
     plot: str | None = setting(None, help="write a PNG with one panel per feature, raw and smoothed")
     smoothed: bool = setting(False, help="CSV holds smoothed values instead of raw ones")
+    beats: bool = setting(False, help="print and export the tracked beat grid: a summary and a table; --csv then "
+                                      "writes the grid (beat, time, bar, beat_in_bar, downbeat, bpm), not the "
+                                      "features, and --plot marks beats and downbeats")
+    meter: int = same_as(RenderJob, "meter")
+    bar_offset: int = same_as(RenderJob, "bar_offset")
     overwrite: bool = same_as(RenderJob, "overwrite", help="replace an existing CSV or plot (never an input)")
 
     def check(self) -> None:
@@ -54,6 +60,9 @@ class FeaturesJob:
             raise NetbendError("give an AUDIO file (or --list)")
         if self.smoothed and not smoothing.parse(self.smooth):
             raise NetbendError("--smoothed writes smoothed values: give --smooth too")
+        if self.smoothed and self.beats and self.csv:
+            raise NetbendError("--smoothed is about the features CSV, but with --beats the CSV holds the beat grid: "
+                               "leave out one of them")
         if self.plot and Path(self.plot).suffix.lower() != ".png":
             raise NetbendError(f"--plot writes a PNG: give a name ending in .png, got {self.plot}")
         inputs = [("the input audio", self.audio)] + ([("the stem", self.stem)] if self.stem else [])

@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import positions
 from ..errors import NetbendError
-from ..generation.prompts import MODES, parse as parse_schedule
+from ..generation.prompts import MODES, Keyframe, parse as parse_schedule
+from ..positions import Written
 from ..generation.schedulers import SCHEDULERS, TAKE_TIMESTEPS
 from .declare import Names, at_least, check_fields, finite, resolve_path, seed_range, setting
 
@@ -135,6 +137,23 @@ def _check_schedule(text: str, label: str) -> None:
     parse_schedule(text)  # its errors name the line
 
 
+def _parse_cycle(text: str) -> list[str]:
+    return [p.strip() for p in text.split("|")]
+
+
+def _check_cycle(value: list[str], label: str) -> None:
+    if not value or any(not isinstance(p, str) or not p.strip() for p in value):
+        raise NetbendError(f"{label} must be prompts separated by '|' (a list in a scene), none empty; got {value!r}")
+
+
+def _check_position(value: Written, label: str) -> None:
+    positions.check(value, label)
+
+
+def _check_length(value: Written, label: str) -> None:
+    positions.check(value, label, length=True)
+
+
 def _device_kind(name: str) -> str:
     from ..generation.models import pick_device
 
@@ -157,6 +176,19 @@ class Generation:
         None, panel=True, metavar="FILE", parse=read_schedule, check=_check_schedule,
         help="prompt schedule: lines 'M:SS : prompt', embeddings interpolated between them (replaces --prompt); "
              "in a scene, the schedule's text")
+    # the cycle reaches the frames as the schedule it is placed into (netbend.jobs.timeline): not in the frames' key
+    cycle: list[str] | None = setting(
+        None, panel=True, frames=False, parse=_parse_cycle, check=_check_cycle, metavar="'P1 | P2 | ...'",
+        help="prompts that take turns on the beat grid, one every --cycle-every from --cycle-from (replaces "
+             "--prompt and --prompts)")
+    cycle_every: Written = setting("1.0", panel=True, frames=False, parse=positions.written_length, check=positions.check_length,
+                                   metavar="LENGTH", help="how long each prompt of --cycle lasts: b2 (two beats), "
+                                                          "1.0 (a bar), 2.2 (two bars and two beats) or seconds")
+    cycle_from: Written = setting("1.1", panel=True, frames=False, parse=positions.written, check=_check_position,
+                                  metavar="POSITION", help="where --cycle begins: 1.1 (bar 1, beat 1), b9, or a time")
+    cycle_morph: Written = setting(0.0, panel=True, frames=False, parse=positions.written_length, check=_check_length,
+                                   metavar="LENGTH", help="--cycle: interpolate into each prompt over this length, "
+                                                          "ending on its beat (0: switch exactly on the beat)")
     interpolation: str = setting("lerp", choices=MODES, panel=True,
                                  help="between scheduled prompts (lerp: linear, as the paper; slerp: spherical)")
     negative_prompt: str = setting("", panel=True, help="negative prompt for classifier-free guidance")
@@ -208,6 +240,9 @@ class Generation:
     def check(self, names: Names = Names()) -> None:
         """Every field's declared check; messages name them by ``names``."""
         check_fields(self, names)
+        if self.cycle and self.prompts is not None:
+            raise NetbendError(f"{names.key('cycle')} and {names.key('prompts')} both give the prompts over time: "
+                               "choose one")
         if self.timesteps is not None:
             if len(self.timesteps) != self.steps:
                 raise NetbendError(f"{names.key('steps')} {self.steps} but {names.key('timesteps')} gives "
@@ -219,5 +254,19 @@ class Generation:
 
     @property
     def first_prompt(self) -> str:
-        """The prompt at time 0 (the schedule's first, or the prompt)."""
-        return parse_schedule(self.prompts)[0].prompt if self.prompts is not None else self.prompt
+        """The prompt at time 0 (the schedule's or the cycle's first, or the prompt)."""
+        return self.keyframes()[0].prompt
+
+    def keyframes(self) -> list[Keyframe]:
+        """The prompts over time as written: the schedule, the cycle's first prompt (its turns are
+        placed on the beat grid, `netbend.jobs.timeline`), or the prompt from 0."""
+        if self.prompts is not None:
+            return parse_schedule(self.prompts)
+        return [Keyframe(0.0, self.cycle[0] if self.cycle else self.prompt)]
+
+    @property
+    def musical(self) -> bool:
+        """Whether its prompts need the song's beat grid."""
+        from ..generation.prompts import musical
+
+        return bool(self.cycle) or musical(self.keyframes())

@@ -206,7 +206,8 @@ class GridJob:
                                                               "(each computes its columns' shared trajectory)")
     ray: str | None = same_as(RenderJob, "ray")
 
-    IGNORED = ("prompts", "interpolation", "walk", "renoise")  # generation settings that mean nothing for one image
+    # generation settings that mean nothing for one image
+    IGNORED = ("prompts", "cycle", "cycle_every", "cycle_from", "cycle_morph", "interpolation", "walk", "renoise")
 
     @property
     def folder(self) -> Path:

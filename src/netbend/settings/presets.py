@@ -16,7 +16,8 @@ from .declare import flat_fields, setting
 from .generation import DEFAULT_MODEL
 
 LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"  # the LCM-LoRA of the paper's JAES pipeline
-LINKED = (("steps", "timesteps"),)  # one setting given two ways: a layer that sets either replaces both
+# one setting given two ways: a layer (preset < scene < flags; a panel over its video) that sets either replaces both
+LINKED = (("steps", "timesteps"), ("prompts", "cycle"))
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import positions
 from ..errors import NetbendError
 from ..paths import check_not_input, check_output
 from .bend import Bend
 from .declare import Names, at_least, check_fields, fields_of, flat_fields, seed_range, setting
 from .generation import Generation
+from ..positions import Written
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 
@@ -34,14 +36,8 @@ def _check_fps(value: float, label: str) -> None:
         raise NetbendError(f"{label} must be positive, got {value}")
 
 
-def _check_start(value: float, label: str) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise NetbendError(f"{label} must be a time >= 0 seconds, got {value}")
-
-
-def _check_duration(value: float, label: str) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise NetbendError(f"{label} must be positive seconds, got {value}")
+def _check_start(value: Written, label: str) -> None:
+    positions.check(value, label)
 
 
 def _check_seeds(values: list[int], label: str) -> None:
@@ -98,10 +94,20 @@ class RenderJob:
                                 help="the bends, each with its own operator, site and driver")
     fps: float = setting(20.0, check=_check_fps,  # the paper's frame rate
                          help="video frame rate; one audio slice per frame")
-    start: float = setting(0.0, frames=False, check=_check_start,
-                           help="render the excerpt from this time, seconds; its frames equal the full render's")
-    duration: float | None = setting(None, frames=False, check=_check_duration, metavar="SECONDS",
-                                     help="... this many seconds of it (default: to the end)")
+    # frames=False: their effect reaches the frames through the placed times and the drives, both in the key
+    meter: int = setting(4, check=at_least(1), metavar="BEATS", frames=False,
+                         help="beats per bar of the tracked beat grid: bar.beat positions (9.1 = bar 9, beat 1) and "
+                              "downbeats count with it")
+    bar_offset: int = setting(0, metavar="BEATS", frames=False,
+                              help="bar 1 starts this many beats after the first tracked beat (a pickup); negative "
+                                   "when the tracker missed the song's first beats")
+    start: Written = setting(0.0, frames=False, check=_check_start, parse=positions.written, metavar="TIME",
+                             help="render the excerpt from this time: seconds, M:SS, bar.beat (9.1) or beat (b32); "
+                                  "its frames equal the full render's")
+    duration: Written | None = setting(None, frames=False, check=positions.check_length, parse=positions.written_length,
+                                       metavar="LENGTH",
+                                       help="... this long: seconds, M:SS, bars.beats (8.0 = 8 bars) or beats (b16) "
+                                            "(default: to the end)")
     frames_dir: str | None = setting(None, path=True, frames=False, metavar="DIR",
                                      help="keep every frame as a PNG here; rerunning the same command resumes at the "
                                           "first missing frame (default: a work folder beside the output, removed "

@@ -37,7 +37,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from .. import positions
 from ..errors import NetbendError
+from ..positions import Written
 from .declare import default_of, fields_of, flat_fields, is_settings, nested, optional_type, plain, resolve_path, type_hints
 from .presets import LINKED
 from .render import PANEL_KEYS, Panel, RenderJob
@@ -103,7 +105,7 @@ def _panels(job: RenderJob, data: Any, where: str, base: Path | None) -> list[Pa
             raise NetbendError(f"{at}{bad[0]} cannot differ between panels; a panel may set {', '.join(PANEL_KEYS)}")
         own = from_mapping(Panel, p, where=at, base=base)
         changes = {k: getattr(own.generation, k) for k in p if k in fields_of(type(job.generation))}
-        for group in LINKED:  # a panel's own steps (or timesteps) replace the video's both
+        for group in LINKED:  # a panel's own steps (or timesteps, prompts, cycle) replace the video's both
             if any(k in changes for k in group):
                 changes.update({k: None for k in group if k not in changes})
         generation = dataclasses.replace(job.generation, **changes)
@@ -120,6 +122,11 @@ def coerce(tp: Any, value: Any, label: str, *, base: Path | None = None) -> Any:
         raise NetbendError(f"{label} needs a value")
     if tp is Any:
         return value
+    if tp == Written:  # a time or length: numbers are seconds, text may be musical (9.1, b32) or a clock (1:30)
+        try:
+            return positions.written(value) if isinstance(value, str) else positions.read(value).value
+        except ValueError as e:
+            raise NetbendError(f"{label}: {e}") from None
     if is_settings(tp):
         return value if isinstance(value, tp) else from_mapping(tp, value, where=f"{label}.", base=base)
     if tp is bool:
@@ -164,7 +171,7 @@ def _list(item: Any, value: Any, label: str, base: Path | None) -> list:
     try:
         return [coerce(item, v, label) for v in value]
     except NetbendError:
-        kind = "[seconds, value] pairs" if typing.get_origin(item) is tuple else "values of one kind"
+        kind = "[time, value] pairs" if typing.get_origin(item) is tuple else "values of one kind"
         raise NetbendError(f"{label} must be a list of {kind}, got {value!r}") from None
 
 

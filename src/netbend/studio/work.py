@@ -166,6 +166,7 @@ class Studio:
                 size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
         """The frames of a short excerpt at a small size, each as soon as it is made."""
         from ..audio import frames_of, load
+        from ..jobs import timeline
         from ..jobs.render import all_drives, excerpt_frames, panel_frames
 
         job = self.scene_job(audio, text, kind="preview")
@@ -174,8 +175,10 @@ class Studio:
         job.check()
         song = load(job.audio)
         n = frames_of(song, job.fps)
+        analyses: dict = {}
+        job, _ = timeline.place(job, song, analyses)  # bars and beats to seconds
         first, stop = excerpt_frames(job, n)
-        drives = all_drives(job, song, n)[0]
+        drives = all_drives(job, song, n, analyses)[0]
         panel = job.as_panels()[0]
         yield from panel_frames(panel, self.model_for(panel.generation), drives, n_frames=n, fps=job.fps,
                                 indices=list(range(first, stop)), names=job.bend_names(), batch=job.batch)

@@ -112,6 +112,8 @@ class Analysis:
     audio: Audio
     fps: float
     cache: dict = field(default_factory=dict)
+    meter: int = 4  # the render's bars (--meter, --bar-offset), for the features that count them (downbeat)
+    bar_offset: int = 0
 
     @property
     def n_frames(self) -> int:
@@ -126,7 +128,8 @@ class Analysis:
 
             harmonic, percussive = librosa.effects.hpss(self.audio.mono)
             for part, y in (("harmonic", harmonic), ("percussive", percussive)):
-                self.cache[part] = Analysis(Audio(y[None].astype(np.float32), self.audio.sr, self.audio.path), self.fps)
+                self.cache[part] = Analysis(Audio(y[None].astype(np.float32), self.audio.sr, self.audio.path), self.fps,
+                                            meter=self.meter, bar_offset=self.bar_offset)
         return self.cache[name]
 
     def compute(self, request: Request | str) -> np.ndarray:

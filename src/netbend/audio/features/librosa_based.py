@@ -1,4 +1,5 @@
-"""Features computed with librosa (onset, beat, chroma, mfcc) on its own short frames, pooled onto video frames."""
+"""Features computed with librosa (onset, beat, downbeat, chroma, mfcc) on its own short frames, pooled onto
+video frames; beat and downbeat come from the beat grid of `netbend.audio.beats`."""
 
 from __future__ import annotations
 
@@ -30,21 +31,15 @@ def onset(analysis: Analysis) -> np.ndarray:
 
 
 def beat_times(analysis: Analysis) -> np.ndarray:
-    """Beat times in seconds, tracked with a tempo that may change over the song."""
-    import librosa
+    """Beat times in seconds of the beat grid (`netbend.audio.beats`): tracked with a tempo that may
+    change over the song, none in silence or where there is no pulse."""
+    from .. import beats
 
-    env, hop = _onset_envelope(analysis)
-    sr = analysis.audio.sr
-    tempo = librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop, aggregate=None)  # local tempo per frame
-    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=hop, bpm=tempo, units="time", trim=False)
-    return np.asarray(beats)
+    return beats.tracked(analysis).times
 
 
-@register("beat", "1 on each detected beat, decaying exponentially (decay: seconds) until the next", decay=0.15)
-def beat(analysis: Analysis, decay: float) -> np.ndarray:
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < float("inf"):
-        raise NetbendError(f"beat: decay must be positive seconds, got {decay!r}")
-    times = beat_times(analysis)
+def _pulses(analysis: Analysis, times: np.ndarray, decay: float) -> np.ndarray:
+    """(n_frames,): 1 at each of ``times`` (seconds), decaying exponentially with time constant ``decay``."""
     if len(times) == 0:
         return np.zeros(analysis.n_frames)
     t = np.arange(analysis.n_frames) / analysis.fps  # frame starts
@@ -52,6 +47,35 @@ def beat(analysis: Analysis, decay: float) -> np.ndarray:
     idx = np.searchsorted(times, t + 1.0 / analysis.fps, side="left") - 1
     since = np.where(idx >= 0, t - times[np.maximum(idx, 0)], np.inf)
     return np.exp(-np.maximum(since, 0.0) / decay)
+
+
+def _check_decay(name: str, decay: float) -> None:
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < float("inf"):
+        raise NetbendError(f"{name}: decay must be positive seconds, got {decay!r}")
+
+
+@register("beat", "1 on each beat of the beat grid, decaying exponentially (decay: seconds) until the next; "
+                  "none in silence or without a pulse", decay=0.15)
+def beat(analysis: Analysis, decay: float) -> np.ndarray:
+    _check_decay("beat", decay)
+    return _pulses(analysis, beat_times(analysis), decay)
+
+
+@register("downbeat", "1 on each downbeat (first beat of a bar of meter beats; bar 1 starts offset beats after "
+                      "the first beat), decaying exponentially (decay: seconds); meter and offset default to the "
+                      "render's --meter and --bar-offset", meter=None, offset=None, decay=0.3)
+def downbeat(analysis: Analysis, meter: int | None, offset: int | None, decay: float) -> np.ndarray:
+    from .. import beats
+
+    _check_decay("downbeat", decay)
+    meter = analysis.meter if meter is None else meter
+    offset = analysis.bar_offset if offset is None else offset
+    if isinstance(meter, bool) or not isinstance(meter, int) or meter < 1:
+        raise NetbendError(f"downbeat: meter must be a positive whole number of beats, got {meter!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise NetbendError(f"downbeat: offset must be a whole number of beats, got {offset!r}")
+    grid = beats.track(analysis, meter=meter, bar_offset=offset)
+    return _pulses(analysis, grid.times[grid.downbeat], decay)
 
 
 @register("chroma", "12 pitch-class energies (librosa chroma_stft), 12-d")
