@@ -6,5 +6,5 @@ line starts fast and importing netbend loads no model and no heavy library.
 
 from .errors import NetbendError
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 __all__ = ["NetbendError", "__version__"]

@@ -208,9 +208,9 @@ COMMANDS = {  # name: (summary, description, flags, run)
                "Render a music video: an audio feature drives an operator that bends the latent before one denoising "
                "step (or a network module), frame by frame; the audio is muxed in. Flags given with a scene file "
                "replace its settings.", _render_command, _render),
-    "demo": ("render a short built-in demo offline (synthesized track, tiny model)",
-             "Render a synthesized track with a beat, bent by rotate_r1 driven by RMS. With the tiny model it runs "
-             "offline on a CPU in about a minute.", _demo_command, _demo),
+    "demo": ("render a short built-in demo offline (synthesized track, the trained tiny model)",
+             "Render a synthesized track with a beat, drawn by the built-in tiny-trained model and bent by rotate_r1 "
+             "driven by RMS. It runs offline on a CPU in about a minute.", _demo_command, _demo),
     "features": ("analyse audio into per-frame features: CSV, plot, summary",
                  "Compute audio features per video frame (one non-overlapping slice of sr/fps samples each), "
                  "optionally smoothed; write a CSV and a plot.", lambda p: add_flags(p, FeaturesJob), _features),

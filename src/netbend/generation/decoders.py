@@ -3,7 +3,8 @@
 The paper's JAES pipeline decodes with the tiny autoencoder TAESD (`madebyollin/taesd`, a
 diffusers `AutoencoderTiny`): about 1 M weights against the SD VAE's 49 M in its decoder, and
 the same latent space (it soft-clamps its input with tanh(x / 3) * 3). With ``--model tiny``
-``taesd`` is a tiny `AutoencoderTiny` built in code (`netbend.generation.tiny.taesd`).
+``taesd`` is a tiny `AutoencoderTiny` built in code (`netbend.generation.tiny.taesd`);
+``--model tiny-trained`` has only its own decoder (none other was trained for its latents).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def load_decoder(name: str, *, model: str, dtype: torch.dtype) -> Any | None:
         from . import tiny
 
         return tiny.taesd()
+    if model == "tiny-trained":
+        raise NetbendError(f"--model tiny-trained decodes with its own autoencoder only (no {name} was trained for "
+                           "its latents); leave out --decoder, or give --decoder vae")
     return _pretrained(TAESD if name == "taesd" else name, dtype)
 
 

@@ -24,7 +24,7 @@ class StableDiffusion:
     text_encoder: Any  # transformers CLIPTextModel
     tokenizer: Any  # transformers CLIPTokenizer
     scheduler_config: dict  # the model's noise schedule; samplers are built from it
-    source: str  # what the user asked for: "tiny", a hub id or a path
+    source: str  # what the user asked for: "tiny", "tiny-trained", a hub id or a path
     decoder: str = "vae"  # which decoder: vae (the model's own), taesd, a hub id or a path
     loras: list[dict] = field(default_factory=list)  # the LoRAs fused into it: source, scale, layers
 
@@ -110,7 +110,8 @@ def load_for(generation: Generation) -> StableDiffusion:
 
 def load(source: str = DEFAULT_MODEL, *, device: str = "auto", decoder: str = "vae",
          loras: list[str] | tuple[str, ...] = ()) -> StableDiffusion:
-    """Load a model: ``"tiny"``, a Hugging Face id, a local diffusers folder, or one .safetensors/.ckpt file;
+    """Load a model: ``"tiny-trained"``, ``"tiny"``, a Hugging Face id, a local diffusers folder, or one
+    .safetensors/.ckpt file;
     with the ``decoder`` (`netbend.generation.decoders`) and the ``loras`` fused (`netbend.generation.loras`).
 
     Runs in float16 on CUDA and float32 elsewhere. Never falls back to other weights: a
@@ -125,6 +126,10 @@ def load(source: str = DEFAULT_MODEL, *, device: str = "auto", decoder: str = "v
         from . import tiny
 
         parts = tiny.build()
+    elif source == "tiny-trained":
+        from . import trained
+
+        parts = trained.build()
     else:
         parts = _load_pipeline_parts(source, dtype, vae=own)
     if own is not None:
@@ -150,7 +155,8 @@ def _load_pipeline_parts(source: str, dtype: torch.dtype, vae: Any = None) -> di
     from diffusers import StableDiffusionPipeline
 
     path = Path(source).expanduser()
-    how = "--model takes a Hugging Face id, a local diffusers folder or a .safetensors/.ckpt file; --model tiny runs offline"
+    how = ("--model takes a Hugging Face id, a local diffusers folder or a .safetensors/.ckpt file; --model tiny-trained "
+           "(or tiny) runs offline")
     if path.is_file():
         if path.suffix not in SINGLE_FILE_SUFFIXES:
             raise NetbendError(f"model file {path} is not a .safetensors or .ckpt file; {how}")
@@ -168,7 +174,7 @@ def _load_pipeline_parts(source: str, dtype: torch.dtype, vae: Any = None) -> di
     except Exception as e:  # hub, file-format and config errors all mean "this model cannot be used"
         reason = first_words(e)
         hint = ("download it where there is internet (`hf download ID --local-dir DIR`) and pass the folder,"
-                " or use --model tiny to try netbend offline")
+                " or use --model tiny-trained to try netbend offline")
         raise NetbendError(f"cannot load {what}: {reason} -- {hint}") from e
     return {
         "unet": pipe.unet, "vae": pipe.vae, "text_encoder": pipe.text_encoder, "tokenizer": pipe.tokenizer,

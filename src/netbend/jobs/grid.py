@@ -32,7 +32,7 @@ from ..paths import make_folder
 from ..settings import GridJob
 from ..settings.grid import Row, grid_rows
 from ..settings.scene import to_mapping
-from .events import Counter, Report, Stage, silent, steps
+from .events import Counter, Note, Report, Stage, silent, steps
 
 if TYPE_CHECKING:
     from ..generation.models import StableDiffusion
@@ -64,6 +64,11 @@ class Grid:
 def render_grid(job: GridJob, *, model: StableDiffusion | None = None, report: Report = silent) -> Grid:
     """Check ``job``, generate its cells and write the grid, the cells and the record."""
     job.check()
+    from ..generation.trained import size_note
+
+    note = size_note(job.generation.model, job.generation.size)
+    if note:
+        report(Note(note))
     if job.workers or job.ray:
         from .distributed import cluster, grid_columns
 

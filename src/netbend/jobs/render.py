@@ -49,6 +49,10 @@ def render(job: RenderJob, *, model: StableDiffusion | None = None, report: Repo
     sidecar JSON and the plot of its drivers beside it. ``model`` may be passed to reuse a
     loaded one; it must be the one the job names."""
     job.check()
+    from ..generation.trained import size_note
+
+    for note in {size_note(p.generation.model, p.generation.size) for p in job.as_panels()} - {None}:
+        report(Note(note))
     plan = []
     videos = job.videos()
     for video in videos:  # every output is checked before the first video starts

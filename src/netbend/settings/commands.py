@@ -119,16 +119,19 @@ class DemoJob:
         check_fields(self, Names())
 
 
-DEMO_DEFAULTS = {"model": "tiny", "op": "rotate_r1"}  # what the demo renders unless told otherwise
+DEMO_DEFAULTS = {"model": "tiny-trained", "op": "rotate_r1"}  # what the demo renders unless told otherwise
+_DEMO_SIZES = {"tiny-trained": (25, (64, 64)), "tiny": (8, (256, 256))}  # the built-in models: what they know
 
 
 def demo_defaults(model: str) -> dict[str, object]:
-    """Steps and size: small for the tiny model (a CPU renders them in about a minute), usual otherwise."""
-    return {"steps": 8, "size": (256, 256)} if model == "tiny" else {"steps": 25, "size": (512, 512)}
+    """Steps and size: the trained tiny model's 64x64 (a CPU renders the demo in about a minute), the
+    random one's 256x256, a real model's 512x512."""
+    steps, size = _DEMO_SIZES.get(model, (25, (512, 512)))
+    return {"steps": steps, "size": size}
 
 
 def demo_help() -> dict[str, str]:
     """The demo's defaults as the help shows them."""
-    tiny, other = demo_defaults("tiny"), demo_defaults("")
-    return {**DEMO_DEFAULTS, "steps": f"{tiny['steps']} for the tiny model, {other['steps']} otherwise",
-            "size": "{}x{} for the tiny model, {}x{} otherwise".format(*tiny["size"], *other["size"])}
+    told = {m: demo_defaults(m) for m in (*_DEMO_SIZES, "")}
+    return {**DEMO_DEFAULTS, "steps": ", ".join(f"{d['steps']} for {m or 'other models'}" for m, d in told.items()),
+            "size": ", ".join("{}x{} for {}".format(*d["size"], m or "other models") for m, d in told.items())}

@@ -193,8 +193,10 @@ class Generation:
                                  help="between scheduled prompts (lerp: linear, as the paper; slerp: spherical)")
     negative_prompt: str = setting("", panel=True, help="negative prompt for classifier-free guidance")
     model: str = setting(DEFAULT_MODEL, panel=True, path="exists",
-                         help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, or 'tiny' "
-                              "(built-in offline test model)")
+                         help="Hugging Face id, local diffusers folder, .safetensors/.ckpt file, or a built-in "
+                              "offline model: tiny-trained (64x64 scenes it was trained on: orbs, cubes, rings, "
+                              "trees, waves, mountains, cranes in the sky, on the sea, at night, in the forest) or "
+                              "tiny (random weights, for tests)")
     scheduler: str = setting("ddim", choices=tuple(SCHEDULERS), panel=True,
                              help="sampler (ddim, eta = 0, is the paper's); dpmpp is DPM++ 2M")
     steps: int = setting(None, check=at_least(1), panel=True, derived=lambda g: _derived_steps(g.timesteps),

@@ -83,10 +83,14 @@ def expand(name: str | None, data: dict[str, Any], target: type, *, base: dict[s
     values = {k: v for k, v in PRESETS[name].settings.items() if k in keys}
     notes = []
     model = {**base, **values, **data}.get("model")
-    if model == "tiny" and values.get("loras") and "loras" not in data:
-        notes.append(f"preset {name} with the tiny model: left out the LoRA {', '.join(values['loras'])}, which "
+    if model in ("tiny", "tiny-trained") and values.get("loras") and "loras" not in data:
+        notes.append(f"preset {name} with the {model} model: left out the LoRA {', '.join(values['loras'])}, which "
                      "fits SD 1.x UNets only")
         values["loras"] = []
+    if model == "tiny-trained" and values.get("decoder", "vae") != "vae" and "decoder" not in data:
+        notes.append(f"preset {name} with the tiny-trained model: decoding with its own autoencoder, not "
+                     f"{values['decoder']} (none was trained for its latents)")
+        values["decoder"] = "vae"
     return layered(base, values, data), notes
 
 
