@@ -41,7 +41,6 @@ __all__ = [
 from drawing import BACKGROUNDS, K, _DRAW, _Pen, _as_rng, _background, _pick, _shade  # noqa: E402
 
 OBJECTS = ("orb", "cube", "ring", "tree", "wave", "mountain", "crane")
-LANDSCAPE = ("wave", "mountain")
 
 COLOURS = {  # base RGB; each scene jitters the brightness
     "red": (215, 35, 35),
@@ -71,7 +70,6 @@ LANDSCAPE_POSITIONS = {
 _WAVE_Y = {"top": 0.3, "centre": 0.5, "bottom": 0.7}
 _MOUNTAIN_X = {"left": 0.3, "centre": 0.5, "right": 0.7}
 
-DOMINANT = {"sky": "blue", "sea": "blue", "night": "black", "forest": "green"}
 
 PREPOSITIONS = {"sky": "in the sky", "sea": "on the sea", "night": "at night",
                 "forest": "in the forest"}
